@@ -1,0 +1,429 @@
+/* syncmgr.h - the complete public API of libsyncmgr; nothing else is API.
+ *
+ * libsyncmgr talks to a syncmgrd manager process that owns shared objects
+ * (dicts, lists, vars, arrays, namespaces) and serves them over nng
+ * request/reply. Every function here returns a status (SM_OK is 0, failures
+ * are positive and named by sm_strerror()/sm_errname()); results are written
+ * through pointers only on SM_OK, so a caller's default survives a failure.
+ *
+ * Ownership, the same words everywhere:
+ *   - Every input is copied before the call returns; the library never keeps
+ *     a caller's pointer.
+ *   - An output the caller owns names its release function.
+ *   - close/free/clear functions accept NULL.
+ *
+ * Threads: an sm_client may be shared by any number of threads at once; each
+ * call runs on its own nng context. A proxy (sm_dict, sm_list, ...) may also
+ * be used from several threads; it only reads its own handle.
+ *
+ * Fork: nng's threads do not survive fork(). A child process opens its own
+ * client with sm_client_open(); it must not use a client its parent opened.
+ *
+ * The library never writes to stdout or stderr. */
+#ifndef SYNCMGR_H
+#define SYNCMGR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SM_API __attribute__((visibility("default")))
+
+#define SM_VERSION_MAJOR 0
+#define SM_VERSION_MINOR 1
+#define SM_VERSION_PATCH 0
+
+/* ---------------------------------------------------------------- statuses */
+
+/* One map makes the enum, sm_strerror() and sm_errname(). Numbers are
+ * forever: new codes are appended, none is ever reused. They travel on the
+ * wire unchanged. */
+#define SM_STATUS_MAP(X)                                                                     \
+    X(OK, 0, "success")                                                                      \
+    X(EINVAL, 1, "invalid argument")                                                         \
+    X(ENOMEM, 2, "out of memory")                                                            \
+    X(EPROTO, 3, "protocol error: malformed or unexpected message")                          \
+    X(EUNREACHABLE, 4, "server unreachable")                                                 \
+    X(ETIMEDOUT, 5, "timed out")                                                             \
+    X(ECLOSED, 6, "connection to the server lost during the call; outcome unknown")          \
+    X(ENOOBJ, 7, "no such object")                                                           \
+    X(EWRONGTYPE, 8, "object is of another type")                                            \
+    X(ENOKEY, 9, "no such key")                                                              \
+    X(ERANGE, 10, "index out of range")                                                      \
+    X(ENOTFOUND, 11, "value not found")                                                      \
+    X(EBADVALUE, 12, "value of the wrong kind for this operation")                           \
+    X(EOVERFLOW, 13, "result does not fit the type")                                         \
+    X(ELIMIT, 14, "a server limit would be exceeded")                                        \
+    X(EVERSION, 15, "protocol version not supported")                                        \
+    X(EINTERNAL, 16, "internal error")
+
+typedef enum sm_status {
+#define SM_X_(name, num, text) SM_##name = num,
+    SM_STATUS_MAP(SM_X_)
+#undef SM_X_
+} sm_status;
+
+/* sm_strerror returns a static English sentence for status rv ("unknown
+ * status" for a number not in the map). Never NULL. */
+SM_API const char *sm_strerror(int rv);
+
+/* sm_errname returns the status's name ("SM_ENOKEY"); "SM_UNKNOWN" for a
+ * number not in the map. Never NULL, static. */
+SM_API const char *sm_errname(int rv);
+
+/* sm_errdetail returns the detail of the last failed call on this thread
+ * (the server's words, e.g. "key is 70000 bytes, limit 65535"), or "".
+ * Borrowed: valid until the next sm_ call on this thread. Never NULL. */
+SM_API const char *sm_errdetail(void);
+
+/* Durations are int64_t milliseconds. */
+#define SM_WAIT_FOREVER ((int64_t)-1)
+#define SM_NOWAIT ((int64_t)0)
+
+/* A slice bound meaning "to the end", as Python's a[start:]. */
+#define SM_END INT64_MAX
+
+/* ------------------------------------------------------------ opaque types */
+
+typedef struct sm_client sm_client;   /* a connection; thread-safe */
+typedef struct sm_manager sm_manager; /* a private syncmgrd started by sm_manager_start */
+typedef struct sm_dict sm_dict;       /* proxies: one managed object each */
+typedef struct sm_list sm_list;
+typedef struct sm_var sm_var; /* Python's Value: one shared value */
+typedef struct sm_array sm_array;
+typedef struct sm_ns sm_ns; /* Python's Namespace */
+
+/* ------------------------------------------------------------------ values */
+
+typedef enum sm_type {
+    SM_NIL = 0,
+    SM_BOOL = 1,
+    SM_INT = 2,    /* int64_t */
+    SM_DOUBLE = 3,
+    SM_BYTES = 4,  /* u.buf: ptr, len */
+    SM_STR = 5,    /* u.buf: NUL-terminated text, len excludes the NUL */
+    SM_REF = 6,    /* u.buf: an object token (a string), see sm_dict_token() */
+} sm_type;
+
+/* The one exposed struct. Its size is pinned by u.reserved: part of the ABI.
+ * A value the library hands out owns its buffer (u.buf.owned is true) and is
+ * released with sm_value_clear(). A value made by sm_value_str(),
+ * sm_value_bytes() or sm_value_ref() borrows the caller's memory
+ * (u.buf.owned is false); sm_value_clear() leaves borrowed memory alone. */
+typedef struct sm_value {
+    sm_type type;
+    union {
+        bool b;
+        int64_t i;
+        double d;
+        struct {
+            void *ptr;
+            size_t len;
+            bool owned;
+        } buf;
+        uint64_t reserved[4];
+    } u;
+} sm_value;
+
+/* Constructors for inputs; none allocates. */
+SM_API sm_value sm_value_nil(void);
+SM_API sm_value sm_value_bool(bool b);
+SM_API sm_value sm_value_int(int64_t i);
+SM_API sm_value sm_value_double(double d);
+SM_API sm_value sm_value_str(const char *s);               /* borrows s */
+SM_API sm_value sm_value_bytes(const void *p, size_t len); /* borrows p */
+SM_API sm_value sm_value_ref(const char *token);           /* borrows token */
+
+/* sm_value_clear frees what v owns and makes it SM_NIL. NULL is a no-op. */
+SM_API void sm_value_clear(sm_value *v);
+
+/* sm_value_copy makes *dst an owned deep copy of src.
+ * Returns: SM_OK, SM_EINVAL, SM_ENOMEM (then *dst is unchanged). */
+SM_API int sm_value_copy(sm_value *dst, const sm_value *src);
+
+/* sm_value_equal: same kind and content; SM_INT and SM_DOUBLE compare by
+ * number (1 == 1.0), as in Python. The rule the server uses for list
+ * remove/index/count and var cas. */
+SM_API bool sm_value_equal(const sm_value *a, const sm_value *b);
+
+/* sm_values_free clears n values and frees the array. NULL is a no-op. */
+SM_API void sm_values_free(sm_value *v, size_t n);
+
+/* sm_strings_free frees n strings and the array. NULL is a no-op. */
+SM_API void sm_strings_free(char **s, size_t n);
+
+/* ------------------------------------------------------------------ client */
+
+/* Options for sm_client_open. Start from SM_CLIENT_OPTS_INIT; size lets new
+ * members be appended without breaking old callers. */
+typedef struct sm_client_opts {
+    size_t size;             /* sizeof(sm_client_opts) */
+    int64_t call_timeout_ms; /* per call deadline for non-blocking calls; default 10000 */
+    int64_t dial_timeout_ms; /* how long sm_client_open waits for a connection; default 5000 */
+} sm_client_opts;
+#define SM_CLIENT_OPTS_INIT {sizeof(sm_client_opts), 10000, 5000}
+
+/* sm_client_open connects to a syncmgrd at url (ipc://PATH, tcp://HOST:PORT).
+ * Blocks: until connected, at most opts->dial_timeout_ms.
+ * Ownership: opts may be NULL (defaults); on SM_OK the caller owns *cp and
+ *   releases it with sm_client_close().
+ * Returns: SM_OK, SM_EINVAL (bad url or opts), SM_EUNREACHABLE, SM_ENOMEM. */
+SM_API int sm_client_open(sm_client **cp, const char *url, const sm_client_opts *opts);
+
+/* sm_client_close closes the connection. Proxies opened on c must be closed
+ * first. NULL is a no-op. */
+SM_API void sm_client_close(sm_client *c);
+
+/* sm_client_set_timeout changes the deadline of later non-blocking calls.
+ * Returns: SM_OK, SM_EINVAL (c NULL, or ms < 1 and not SM_WAIT_FOREVER). */
+SM_API int sm_client_set_timeout(sm_client *c, int64_t ms);
+
+/* sm_client_url returns the URL c was opened with. Borrowed: valid while c
+ * is open. */
+SM_API const char *sm_client_url(const sm_client *c);
+
+/* Every call on a client below may also return, besides the statuses it
+ * names: SM_ETIMEDOUT (no reply within the call deadline; outcome unknown),
+ * SM_ECLOSED (connection dropped during the call; outcome unknown),
+ * SM_EUNREACHABLE (no connection to the server for the whole deadline),
+ * SM_EPROTO, SM_EVERSION, SM_ENOMEM, SM_ELIMIT, SM_EINTERNAL. */
+
+/* ----------------------------------------------------------------- manager */
+
+/* sm_manager_start starts a private syncmgrd (a child process, listening on
+ * ipc:// in a fresh temporary directory) and connects a client to it: C's
+ * `with Manager() as m:`. The server binary is found by $SYNCMGRD, then
+ * beside the running program, then where the build or install put it, then
+ * on $PATH. The server dies with the process that started it.
+ * Blocks: until the server listens (at most 10 s).
+ * Ownership: on SM_OK the caller owns *mp (release with sm_manager_stop);
+ *   *cp (may be NULL if not wanted) is borrowed from *mp and is closed by
+ *   sm_manager_stop().
+ * Returns: SM_OK, SM_EINVAL, SM_ENOMEM, SM_EUNREACHABLE (the server could not
+ *   be started; sm_errdetail() says why). */
+SM_API int sm_manager_start(sm_manager **mp, sm_client **cp);
+
+/* sm_manager_url returns the URL other processes pass to sm_client_open().
+ * Borrowed: valid until sm_manager_stop(). */
+SM_API const char *sm_manager_url(const sm_manager *m);
+
+/* sm_manager_stop closes the manager's client, stops the server (SIGTERM,
+ * then SIGKILL after 5 s) and removes its directory. In a forked child of
+ * the process that started it, it only frees memory. NULL is a no-op.
+ * Returns: SM_OK, or SM_EINTERNAL if the server had to be killed. */
+SM_API int sm_manager_stop(sm_manager *m);
+
+/* ------------------------------------------------------- objects in common
+ *
+ * Every object type T below (dict, list, var, array, ns) has the same four
+ * ways in and one way out:
+ *
+ *   sm_T_open(c, name, ..., &p)   get-or-create the object called name: any
+ *                                 process on any host that knows the name
+ *                                 finds the same object. Opening a name that
+ *                                 holds another type is SM_EWRONGTYPE. Named
+ *                                 objects live as long as the server.
+ *   sm_T_new(c, ..., &p)          create an anonymous object.
+ *   sm_T_attach(c, token, &p)     open an anonymous object another process
+ *                                 handed over as sm_T_token(); SM_ENOOBJ if
+ *                                 it is gone, SM_EWRONGTYPE if the token is
+ *                                 of another type, SM_EINVAL if it is no
+ *                                 token at all.
+ *   sm_T_token(p)                 the printable token (borrowed, valid while
+ *                                 p is open). Also stored in other objects as
+ *                                 sm_value_ref(token).
+ *   sm_T_close(p)                 release the proxy. An anonymous object is
+ *                                 freed when the last proxy anywhere is closed
+ *                                 and no managed object holds a reference to
+ *                                 it. Always frees p; NULL is a no-op.
+ *
+ * Each is one round trip. Names are 1 to 255 bytes. */
+
+/* -------------------------------------------------------------------- dict */
+
+/* A dict maps string keys (1 to 65535 bytes) to values, in insertion order
+ * (as Python's dict). */
+SM_API int sm_dict_open(sm_client *c, const char *name, sm_dict **dp);
+SM_API int sm_dict_new(sm_client *c, sm_dict **dp);
+SM_API int sm_dict_attach(sm_client *c, const char *token, sm_dict **dp);
+SM_API const char *sm_dict_token(const sm_dict *d);
+SM_API int sm_dict_close(sm_dict *d);
+
+/* sm_dict_get copies d[key] into *out (owned; sm_value_clear).
+ * Returns: SM_OK, SM_ENOKEY (*out untouched), SM_EINVAL. */
+SM_API int sm_dict_get(sm_dict *d, const char *key, sm_value *out);
+
+/* sm_dict_get_or is d.get(key, dflt): a copy of dflt when key is absent.
+ * Returns: SM_OK, SM_EINVAL. */
+SM_API int sm_dict_get_or(sm_dict *d, const char *key, const sm_value *dflt, sm_value *out);
+
+/* sm_dict_set stores d[key] = v. Returns: SM_OK, SM_EINVAL, SM_ENOOBJ (v is a
+ * reference to an object that is gone). */
+SM_API int sm_dict_set(sm_dict *d, const char *key, const sm_value *v);
+
+/* sm_dict_del removes key. Returns: SM_OK, SM_ENOKEY, SM_EINVAL. */
+SM_API int sm_dict_del(sm_dict *d, const char *key);
+
+/* sm_dict_contains sets *out to whether key is present. */
+SM_API int sm_dict_contains(sm_dict *d, const char *key, bool *out);
+
+/* sm_dict_len sets *out to the number of keys. */
+SM_API int sm_dict_len(sm_dict *d, size_t *out);
+
+/* sm_dict_keys, _values and _items return the contents in insertion order.
+ * Ownership: on SM_OK the caller frees *keysp with sm_strings_free(*keysp, *np)
+ *   and *valsp with sm_values_free(*valsp, *np). With *np == 0 the arrays are
+ *   NULL. */
+SM_API int sm_dict_keys(sm_dict *d, char ***keysp, size_t *np);
+SM_API int sm_dict_values(sm_dict *d, sm_value **valsp, size_t *np);
+SM_API int sm_dict_items(sm_dict *d, char ***keysp, sm_value **valsp, size_t *np);
+
+/* sm_dict_update stores n pairs in one round trip, in order (a later
+ * duplicate key wins), all or nothing. Returns: SM_OK, SM_EINVAL, SM_ENOOBJ. */
+SM_API int sm_dict_update(sm_dict *d, const char *const *keys, const sm_value *vals, size_t n);
+
+/* sm_dict_pop removes key and moves its value into *out (owned). With dflt
+ * non-NULL an absent key gives a copy of dflt and SM_OK, as d.pop(k, dflt).
+ * Returns: SM_OK, SM_ENOKEY (dflt NULL and key absent), SM_EINVAL. */
+SM_API int sm_dict_pop(sm_dict *d, const char *key, const sm_value *dflt, sm_value *out);
+
+/* sm_dict_setdefault is d.setdefault(key, dflt): stores dflt if key is
+ * absent; *out (owned, may be NULL if not wanted) receives the value now
+ * stored. */
+SM_API int sm_dict_setdefault(sm_dict *d, const char *key, const sm_value *dflt, sm_value *out);
+
+/* sm_dict_clear removes every key. */
+SM_API int sm_dict_clear(sm_dict *d);
+
+/* sm_dict_incr atomically adds delta (SM_INT or SM_DOUBLE) to d[key] (an
+ * absent key counts as 0 of delta's kind) and returns the new value in *out
+ * (may be NULL). An int plus a double gives a double.
+ * Returns: SM_OK, SM_EBADVALUE (the stored value or delta is not a number),
+ *   SM_EOVERFLOW (int64 overflow; nothing changes), SM_EINVAL. */
+SM_API int sm_dict_incr(sm_dict *d, const char *key, const sm_value *delta, sm_value *out);
+
+/* -------------------------------------------------------------------- list */
+
+/* A list of values. Indices are int64_t and may be negative, counting from
+ * the end, as in Python. */
+SM_API int sm_list_open(sm_client *c, const char *name, sm_list **lp);
+SM_API int sm_list_new(sm_client *c, sm_list **lp);
+SM_API int sm_list_attach(sm_client *c, const char *token, sm_list **lp);
+SM_API const char *sm_list_token(const sm_list *l);
+SM_API int sm_list_close(sm_list *l);
+
+SM_API int sm_list_append(sm_list *l, const sm_value *v);
+/* sm_list_extend appends n values in one round trip, all or nothing. */
+SM_API int sm_list_extend(sm_list *l, const sm_value *vals, size_t n);
+/* sm_list_insert inserts before index (clamped to the ends, as Python). */
+SM_API int sm_list_insert(sm_list *l, int64_t index, const sm_value *v);
+/* sm_list_get copies l[index] into *out (owned). Returns: SM_OK, SM_ERANGE. */
+SM_API int sm_list_get(sm_list *l, int64_t index, sm_value *out);
+/* sm_list_set stores l[index] = v. Returns: SM_OK, SM_ERANGE. */
+SM_API int sm_list_set(sm_list *l, int64_t index, const sm_value *v);
+/* sm_list_pop removes l[index] (-1: the last) into *out (owned, may be NULL).
+ * Returns: SM_OK, SM_ERANGE (also for an empty list). */
+SM_API int sm_list_pop(sm_list *l, int64_t index, sm_value *out);
+/* sm_list_remove removes the first item equal to v (sm_value_equal).
+ * Returns: SM_OK, SM_ENOTFOUND. */
+SM_API int sm_list_remove(sm_list *l, const sm_value *v);
+/* sm_list_index sets *out to the first index in [start, stop) holding a
+ * value equal to v (l.index(v, start, stop); SM_END for no stop).
+ * Returns: SM_OK, SM_ENOTFOUND. */
+SM_API int sm_list_index(sm_list *l, const sm_value *v, int64_t start, int64_t stop,
+                         int64_t *out);
+/* sm_list_count sets *out to the number of items equal to v. */
+SM_API int sm_list_count(sm_list *l, const sm_value *v, size_t *out);
+SM_API int sm_list_len(sm_list *l, size_t *out);
+/* sm_list_slice copies l[start:stop] (Python's clamping; SM_END for the end).
+ * Ownership: on SM_OK the caller frees *valsp with sm_values_free(*valsp, *np);
+ *   NULL when *np == 0. */
+SM_API int sm_list_slice(sm_list *l, int64_t start, int64_t stop, sm_value **valsp, size_t *np);
+SM_API int sm_list_clear(sm_list *l);
+
+/* --------------------------------------------------------------------- var */
+
+/* A var holds one value: Python's multiprocessing Value. */
+SM_API int sm_var_open(sm_client *c, const char *name, const sm_value *init, sm_var **vp);
+SM_API int sm_var_new(sm_client *c, const sm_value *init, sm_var **vp);
+SM_API int sm_var_attach(sm_client *c, const char *token, sm_var **vp);
+SM_API const char *sm_var_token(const sm_var *v);
+SM_API int sm_var_close(sm_var *v);
+
+/* init may be NULL (SM_NIL) in open and new; open ignores it when the name
+ * exists. */
+SM_API int sm_var_get(sm_var *v, sm_value *out);
+SM_API int sm_var_set(sm_var *v, const sm_value *val);
+/* sm_var_add atomically adds delta (SM_INT or SM_DOUBLE) and returns the new
+ * value in *out (may be NULL). A SM_NIL var counts as 0.
+ * Returns: SM_OK, SM_EBADVALUE, SM_EOVERFLOW. */
+SM_API int sm_var_add(sm_var *v, const sm_value *delta, sm_value *out);
+/* sm_var_cas stores desired if the var equals expected (sm_value_equal).
+ * *swapped (may be NULL) says whether it did; *current (may be NULL; owned)
+ * receives the value held after the call. */
+SM_API int sm_var_cas(sm_var *v, const sm_value *expected, const sm_value *desired,
+                      bool *swapped, sm_value *current);
+
+/* ------------------------------------------------------------------- array */
+
+/* A fixed-length numeric array: Python's multiprocessing Array. typecode is
+ * one of b B h H i I l L q Q (integers of 1, 1, 2, 2, 4, 4, 8, 8, 8, 8 bytes,
+ * signed in lower case) or f d (float, double). Elements travel as SM_INT
+ * for the integer codes (L and Q hold 0 .. INT64_MAX through this API) and
+ * SM_DOUBLE for f and d. A value that does not fit the typecode is
+ * SM_EOVERFLOW and changes nothing. */
+
+/* init: n initial elements, or NULL for n zeros. open ignores init when the
+ * name exists, and answers SM_EWRONGTYPE if the existing array has another
+ * typecode or length. n is 1 to 16777216. */
+SM_API int sm_array_open(sm_client *c, const char *name, char typecode, const sm_value *init,
+                         size_t n, sm_array **ap);
+SM_API int sm_array_new(sm_client *c, char typecode, const sm_value *init, size_t n,
+                        sm_array **ap);
+SM_API int sm_array_attach(sm_client *c, const char *token, sm_array **ap);
+SM_API const char *sm_array_token(const sm_array *a);
+SM_API int sm_array_close(sm_array *a);
+
+/* sm_array_typecode and sm_array_len need no round trip: an array's shape
+ * never changes. */
+SM_API char sm_array_typecode(const sm_array *a);
+SM_API size_t sm_array_len(const sm_array *a);
+
+SM_API int sm_array_get(sm_array *a, int64_t index, sm_value *out);
+SM_API int sm_array_set(sm_array *a, int64_t index, const sm_value *v);
+/* sm_array_get_slice copies a[start:stop]; free with sm_values_free. */
+SM_API int sm_array_get_slice(sm_array *a, int64_t start, int64_t stop, sm_value **valsp,
+                              size_t *np);
+/* sm_array_set_slice stores n values at start..start+n-1, all or nothing.
+ * Returns: SM_OK, SM_ERANGE (the run does not fit), SM_EBADVALUE, SM_EOVERFLOW. */
+SM_API int sm_array_set_slice(sm_array *a, int64_t start, const sm_value *vals, size_t n);
+/* sm_array_add atomically adds delta to a[index]; *out (may be NULL) gets the
+ * new element. */
+SM_API int sm_array_add(sm_array *a, int64_t index, const sm_value *delta, sm_value *out);
+
+/* --------------------------------------------------------------- namespace */
+
+/* A namespace holds named attributes: Python's manager Namespace. Attribute
+ * names are 1 to 255 bytes. */
+SM_API int sm_ns_open(sm_client *c, const char *name, sm_ns **np);
+SM_API int sm_ns_new(sm_client *c, sm_ns **np);
+SM_API int sm_ns_attach(sm_client *c, const char *token, sm_ns **np);
+SM_API const char *sm_ns_token(const sm_ns *ns);
+SM_API int sm_ns_close(sm_ns *ns);
+
+SM_API int sm_ns_set(sm_ns *ns, const char *attr, const sm_value *v);
+/* sm_ns_get: SM_ENOKEY when the attribute is not set. */
+SM_API int sm_ns_get(sm_ns *ns, const char *attr, sm_value *out);
+SM_API int sm_ns_del(sm_ns *ns, const char *attr);
+/* sm_ns_list returns the attribute names in the order they were first set;
+ * free with sm_strings_free. */
+SM_API int sm_ns_list(sm_ns *ns, char ***namesp, size_t *np);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SYNCMGR_H */

@@ -1,0 +1,60 @@
+/* smt.h - helpers for syncmgr's tests: a real syncmgrd per test group, fresh
+ * names, and status assertions that print status names.
+ *
+ * Every test program runs its group twice, against a server listening on
+ * ipc:// and against one on tcp://127.0.0.1 (argv[1] "ipc" or "tcp" runs
+ * just one). Tests reach the group's server and client through smt_url()
+ * and smt_client(). */
+#ifndef SMT_H
+#define SMT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <cmocka.h>
+
+#include "syncmgr.h"
+
+/* A syncmgrd child process. */
+typedef struct smt_server {
+    pid_t pid;
+    char url[512]; /* the URL it actually listens on (tcp port resolved) */
+    char dir[256]; /* its private directory (ipc socket lives here) */
+} smt_server;
+
+/* smt_server_spawn starts syncmgrd listening on transport ("ipc" or "tcp"),
+ * with extra command-line arguments (NULL-terminated; may be NULL), and
+ * waits until it listens. Returns 0 or -1 (and prints why). */
+int smt_server_spawn(smt_server *s, const char *transport, const char *const *extra);
+
+/* smt_server_stop sends SIGTERM and reaps it (SIGKILL after 5 s). Returns its
+ * exit status as waitpid reports it, or -1. */
+int smt_server_stop(smt_server *s);
+
+/* smt_server_kill sends SIGKILL and reaps it. */
+void smt_server_kill(smt_server *s);
+
+/* The current group's server URL and shared client. */
+const char *smt_url(void);
+sm_client *smt_client(void);
+const char *smt_transport(void);
+
+/* smt_name returns a name no other test in this run uses: "prefix.PID.N".
+ * The buffer is static per call site's prefix... so copy it if kept. */
+const char *smt_name(const char *prefix);
+
+/* smt_main runs the cmocka group `name` over each transport. */
+int smt_main(int argc, char **argv, const char *name, const struct CMUnitTest *tests, size_t n);
+#define SMT_MAIN(name, tests) smt_main(argc, argv, name, tests, sizeof(tests) / sizeof((tests)[0]))
+
+/* Status assertions that print SM_ names and the server's detail. */
+void smt_assert_status(int got, int want, const char *expr, const char *file, int line);
+#define assert_sm_status(expr, want) smt_assert_status((expr), (want), #expr, __FILE__, __LINE__)
+#define assert_sm_ok(expr) assert_sm_status((expr), SM_OK)
+
+/* smt_wait_child waits for pid and asserts it exited 0. */
+void smt_wait_child(pid_t pid);
+
+#endif
