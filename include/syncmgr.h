@@ -16,8 +16,13 @@
  * call runs on its own nng context. A proxy (sm_dict, sm_list, ...) may also
  * be used from several threads; it only reads its own handle.
  *
- * Fork: nng's threads do not survive fork(). A child process opens its own
- * client with sm_client_open(); it must not use a client its parent opened.
+ * Fork: nng (1.5.2) refuses to run in a process forked from one that has
+ * already used it: any nng call there aborts with "nng is not fork-reentrant
+ * safe". So a program that forks workers forks them BEFORE its first
+ * sm_client_open() (sm_manager_start(&m, NULL) starts a manager without
+ * touching nng, for exactly this), or the child exec()s a program of its own.
+ * Each worker then opens its own client. A child never uses its parent's
+ * client.
  *
  * The library never writes to stdout or stderr. */
 #ifndef SYNCMGR_H
@@ -201,8 +206,9 @@ SM_API const char *sm_client_url(const sm_client *c);
  * on $PATH. The server dies with the process that started it.
  * Blocks: until the server listens (at most 10 s).
  * Ownership: on SM_OK the caller owns *mp (release with sm_manager_stop);
- *   *cp (may be NULL if not wanted) is borrowed from *mp and is closed by
- *   sm_manager_stop().
+ *   *cp is borrowed from *mp and is closed by sm_manager_stop(). With cp
+ *   NULL no client is opened and this process has not used nng yet, so it
+ *   may still fork workers that connect to sm_manager_url(). 
  * Returns: SM_OK, SM_EINVAL, SM_ENOMEM, SM_EUNREACHABLE (the server could not
  *   be started; sm_errdetail() says why). */
 SM_API int sm_manager_start(sm_manager **mp, sm_client **cp);

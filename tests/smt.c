@@ -3,7 +3,7 @@
  * The server binary is SMT_SYNCMGRD (set by CMake). It is started with
  * --ready-fd so that it reports the URL it really listens on (a tcp:// port
  * 0 is resolved by the server) once it is listening: no sleeps, no polling. */
-#define _GNU_SOURCE
+
 #include "smt.h"
 
 #include <errno.h>
@@ -157,7 +157,7 @@ smt_server_spawn(smt_server *s, const char *transport, const char *const *extra)
         return -1;
     }
     *nl = '\0';
-    snprintf(s->url, sizeof(s->url), "%s", buf);
+    snprintf(s->url, sizeof(s->url), "%.500s", buf);
     s->pid = pid;
     return 0;
 }
@@ -245,12 +245,48 @@ smt_group_teardown(void **state)
     return 0;
 }
 
+pid_t
+smt_spawn(const char *name, ...)
+{
+    const char *argv[64];
+    int k = 0;
+    va_list ap;
+
+    argv[k++] = "smt-child";
+    argv[k++] = "--smt-child";
+    argv[k++] = name;
+    va_start(ap, name);
+    for (const char *a = va_arg(ap, const char *); a != NULL && k < 63;
+         a = va_arg(ap, const char *))
+        argv[k++] = a;
+    va_end(ap);
+    argv[k] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* Only exec here: this process has nng state it may not touch. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        execv("/proc/self/exe", (char *const *)argv);
+        _exit(126);
+    }
+    return pid;
+}
+
 int
-smt_main(int argc, char **argv, const char *name, const struct CMUnitTest *tests, size_t n)
+smt_main(int argc, char **argv, const char *name, const struct CMUnitTest *tests, size_t n,
+         const smt_child *children, size_t nchildren)
 {
     static const char *const all[] = {"ipc", "tcp"};
     int failed = 0;
     signal(SIGPIPE, SIG_IGN);
+    if (argc >= 3 && strcmp(argv[1], "--smt-child") == 0) {
+        for (size_t i = 0; i < nchildren; i++)
+            if (strcmp(children[i].name, argv[2]) == 0)
+                return children[i].fn(argc - 2, argv + 2);
+        fprintf(stderr, "smt: no child function '%s'\n", argv[2]);
+        return 125;
+    }
     for (size_t i = 0; i < 2; i++) {
         if (argc > 1 && strcmp(argv[1], all[i]) != 0)
             continue;

@@ -45,9 +45,31 @@ const char *smt_transport(void);
  * The buffer is static per call site's prefix... so copy it if kept. */
 const char *smt_name(const char *prefix);
 
-/* smt_main runs the cmocka group `name` over each transport. */
-int smt_main(int argc, char **argv, const char *name, const struct CMUnitTest *tests, size_t n);
-#define SMT_MAIN(name, tests) smt_main(argc, argv, name, tests, sizeof(tests) / sizeof((tests)[0]))
+/* Child processes. nng 1.5.2 aborts in a process forked from one that has
+ * used nng, and every test process has (its group client), so a test's
+ * child process is this test program itself, re-executed: smt_spawn() forks
+ * and execs /proc/self/exe with "--smt-child NAME ARGS...", and smt_main()
+ * runs the child function registered under NAME, whose return value is the
+ * child's exit status (0 = success). Wait for it with smt_wait_child(). */
+typedef int (*smt_child_fn)(int argc, char **argv); /* argv[0] is NAME */
+typedef struct smt_child {
+    const char *name;
+    smt_child_fn fn;
+} smt_child;
+
+/* smt_spawn starts child NAME with string arguments (NULL-terminated list).
+ * Returns its pid (the test fails if it cannot start). */
+pid_t smt_spawn(const char *name, ...) __attribute__((sentinel));
+
+/* smt_main runs the cmocka group `name` over each transport, or, when this
+ * process was started by smt_spawn(), the child function it names. */
+int smt_main(int argc, char **argv, const char *name, const struct CMUnitTest *tests, size_t n,
+             const smt_child *children, size_t nchildren);
+#define SMT_MAIN(name, tests)                                                                    \
+    smt_main(argc, argv, name, tests, sizeof(tests) / sizeof((tests)[0]), NULL, 0)
+#define SMT_MAIN_CHILDREN(name, tests, children)                                                 \
+    smt_main(argc, argv, name, tests, sizeof(tests) / sizeof((tests)[0]), children,            \
+             sizeof(children) / sizeof((children)[0]))
 
 /* Status assertions that print SM_ names and the server's detail. */
 void smt_assert_status(int got, int want, const char *expr, const char *file, int line);

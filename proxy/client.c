@@ -1,0 +1,303 @@
+/* client.c - the connection to syncmgrd and the one round trip every call
+ * makes.
+ *
+ * A client is one nng REQ socket with one dialer. Resend is off
+ * (NNG_OPT_REQ_RESENDTIME infinite): nng's resend would deliver a request
+ * twice (NNG-NOTES item 1), and a dropped connection then fails the call
+ * with SM_ECLOSED instead. Each call borrows a context (with its aio) from
+ * the client's pool, so any number of threads can have calls in flight on
+ * one client; contexts are opened on demand and kept for reuse. Pipe events
+ * keep a count of live connections, which tells a timeout with no server
+ * (SM_EUNREACHABLE) from a slow server (SM_ETIMEDOUT).
+ * Exported: sm_client_open, sm_client_close, sm_client_set_timeout,
+ * sm_client_url, smi_call. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "smi.h"
+
+typedef struct smi_ctx {
+    nng_ctx ctx;
+    nng_aio *aio;
+    struct smi_ctx *next;
+} smi_ctx;
+
+struct sm_client {
+    nng_socket sock;
+    nng_dialer dialer;
+    char *url;
+    int64_t call_timeout_ms;
+    nng_mtx *mtx;
+    nng_cv *cv;   /* signalled when npipes changes */
+    int npipes;   /* live connections, under mtx */
+    smi_ctx *idle; /* contexts ready for reuse, under mtx */
+    uint64_t seq;  /* atomic */
+};
+
+#define CLIENT_RECV_MAX (256u * 1024 * 1024)
+
+static void
+client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    sm_client *c = arg;
+    (void)p;
+    nng_mtx_lock(c->mtx);
+    c->npipes += ev == NNG_PIPE_EV_ADD_POST ? 1 : -1;
+    nng_cv_wake(c->cv);
+    nng_mtx_unlock(c->mtx);
+}
+
+/* client_map maps an nng error of a call to a status. */
+static int
+client_map(sm_client *c, int rv)
+{
+    switch (rv) {
+    case NNG_ETIMEDOUT: {
+        nng_mtx_lock(c->mtx);
+        int n = c->npipes;
+        nng_mtx_unlock(c->mtx);
+        if (n == 0)
+            return smi_fail(SM_EUNREACHABLE, "no connection to %s within the deadline", c->url);
+        return smi_fail(SM_ETIMEDOUT, "no reply within the deadline");
+    }
+    case NNG_ECONNRESET:
+    case NNG_ECONNSHUT:
+    case NNG_ECONNABORTED:
+    case NNG_ECLOSED:
+        return smi_fail(SM_ECLOSED, "%s", nng_strerror(rv));
+    case NNG_ENOMEM:
+        return SM_ENOMEM;
+    default:
+        return smi_fail(SM_EINTERNAL, "nng: %s", nng_strerror(rv));
+    }
+}
+
+int
+sm_client_open(sm_client **cp, const char *url, const sm_client_opts *opts)
+{
+    sm_client_opts o = SM_CLIENT_OPTS_INIT;
+    int rv;
+
+    smi_detail_clear();
+    if (cp == NULL || url == NULL)
+        return smi_fail(SM_EINVAL, "no client pointer or url");
+    if (opts != NULL) {
+        if (opts->size < sizeof(size_t) || opts->size > sizeof(o))
+            return smi_fail(SM_EINVAL, "sm_client_opts.size is %zu", opts->size);
+        memcpy(&o, opts, opts->size);
+    }
+    if ((o.call_timeout_ms < 1 && o.call_timeout_ms != SM_WAIT_FOREVER) ||
+        o.dial_timeout_ms < 0)
+        return smi_fail(SM_EINVAL, "timeouts must be positive");
+
+    sm_client *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return SM_ENOMEM;
+    c->call_timeout_ms = o.call_timeout_ms;
+    c->url = strdup(url);
+    if (c->url == NULL || nng_mtx_alloc(&c->mtx) != 0 || nng_cv_alloc(&c->cv, c->mtx) != 0) {
+        rv = SM_ENOMEM;
+        goto fail_alloc;
+    }
+    rv = nng_req0_open(&c->sock);
+    if (rv != 0) {
+        rv = smi_fail(SM_EINTERNAL, "nng_req0_open: %s", nng_strerror(rv));
+        goto fail_alloc;
+    }
+    nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, CLIENT_RECV_MAX);
+    nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20);
+    nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
+    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, client_pipe_cb, c);
+    nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, client_pipe_cb, c);
+
+    rv = nng_dialer_create(&c->dialer, c->sock, url);
+    if (rv != 0) {
+        rv = smi_fail(SM_EINVAL, "cannot dial '%s': %s", url, nng_strerror(rv));
+        goto fail_sock;
+    }
+    /* Non-blocking: the dialer keeps trying (and later reconnects) in the
+     * background; we wait for the first connection ourselves. */
+    rv = nng_dialer_start(c->dialer, NNG_FLAG_NONBLOCK);
+    if (rv != 0) {
+        rv = smi_fail(SM_EUNREACHABLE, "cannot dial '%s': %s", url, nng_strerror(rv));
+        goto fail_sock;
+    }
+    nng_time until = nng_clock() + (nng_time)o.dial_timeout_ms;
+    nng_mtx_lock(c->mtx);
+    while (c->npipes == 0 && nng_cv_until(c->cv, until) != NNG_ETIMEDOUT)
+        ;
+    int up = c->npipes;
+    nng_mtx_unlock(c->mtx);
+    if (up == 0) {
+        rv = smi_fail(SM_EUNREACHABLE, "no connection to %s within %" PRId64 " ms", url,
+                      o.dial_timeout_ms);
+        goto fail_sock;
+    }
+    *cp = c;
+    return SM_OK;
+
+fail_sock:
+    nng_close(c->sock);
+fail_alloc:
+    if (c->cv != NULL)
+        nng_cv_free(c->cv);
+    if (c->mtx != NULL)
+        nng_mtx_free(c->mtx);
+    free(c->url);
+    free(c);
+    return rv;
+}
+
+void
+sm_client_close(sm_client *c)
+{
+    if (c == NULL)
+        return;
+    nng_close(c->sock);
+    while (c->idle != NULL) {
+        smi_ctx *x = c->idle;
+        c->idle = x->next;
+        nng_aio_free(x->aio);
+        free(x);
+    }
+    nng_cv_free(c->cv);
+    nng_mtx_free(c->mtx);
+    free(c->url);
+    free(c);
+}
+
+int
+sm_client_set_timeout(sm_client *c, int64_t ms)
+{
+    smi_detail_clear();
+    if (c == NULL || (ms < 1 && ms != SM_WAIT_FOREVER))
+        return smi_fail(SM_EINVAL, "timeout must be positive or SM_WAIT_FOREVER");
+    __atomic_store_n(&c->call_timeout_ms, ms, __ATOMIC_RELAXED);
+    return SM_OK;
+}
+
+const char *
+sm_client_url(const sm_client *c)
+{
+    return c != NULL ? c->url : "";
+}
+
+/* client_ctx_get takes an idle context or opens one; NULL on failure with
+ * *rvp set. */
+static smi_ctx *
+client_ctx_get(sm_client *c, int *rvp)
+{
+    nng_mtx_lock(c->mtx);
+    smi_ctx *x = c->idle;
+    if (x != NULL)
+        c->idle = x->next;
+    nng_mtx_unlock(c->mtx);
+    if (x != NULL)
+        return x;
+    x = calloc(1, sizeof(*x));
+    if (x == NULL) {
+        *rvp = SM_ENOMEM;
+        return NULL;
+    }
+    int rv = nng_aio_alloc(&x->aio, NULL, NULL);
+    if (rv == 0) {
+        rv = nng_ctx_open(&x->ctx, c->sock);
+        if (rv != 0)
+            nng_aio_free(x->aio);
+    }
+    if (rv != 0) {
+        free(x);
+        *rvp = client_map(c, rv);
+        return NULL;
+    }
+    nng_ctx_set_ms(x->ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    return x;
+}
+
+static void
+client_ctx_put(sm_client *c, smi_ctx *x, bool reuse)
+{
+    if (!reuse) {
+        /* A context whose call failed may still get a late reply: drop it. */
+        nng_ctx_close(x->ctx);
+        nng_aio_free(x->aio);
+        free(x);
+        return;
+    }
+    nng_mtx_lock(c->mtx);
+    x->next = c->idle;
+    c->idle = x;
+    nng_mtx_unlock(c->mtx);
+}
+
+int
+smi_call(sm_client *c, Smwire__Request *req, int64_t wait_ms, Smwire__Reply **repp)
+{
+    nng_msg *m = NULL;
+    int rv;
+
+    smi_detail_clear();
+    if (c == NULL)
+        return smi_fail(SM_EINVAL, "no client");
+    req->version = SMI_PROTO_VERSION;
+    req->seq = __atomic_add_fetch(&c->seq, 1, __ATOMIC_RELAXED);
+    req->timeout_ms = wait_ms;
+
+    int64_t call_ms = __atomic_load_n(&c->call_timeout_ms, __ATOMIC_RELAXED);
+    nng_duration deadline;
+    if (wait_ms == SM_WAIT_FOREVER || call_ms == SM_WAIT_FOREVER)
+        deadline = NNG_DURATION_INFINITE;
+    else if (wait_ms + call_ms > INT32_MAX)
+        deadline = INT32_MAX;
+    else
+        deadline = (nng_duration)(wait_ms + call_ms);
+
+    size_t size = smwire__request__get_packed_size(req);
+    rv = nng_msg_alloc(&m, size);
+    if (rv != 0)
+        return SM_ENOMEM;
+    smwire__request__pack(req, nng_msg_body(m));
+
+    smi_ctx *x = client_ctx_get(c, &rv);
+    if (x == NULL) {
+        nng_msg_free(m);
+        return rv;
+    }
+    nng_aio_set_timeout(x->aio, deadline);
+    nng_aio_set_msg(x->aio, m);
+    nng_ctx_send(x->ctx, x->aio);
+    nng_aio_wait(x->aio);
+    rv = nng_aio_result(x->aio);
+    if (rv != 0) {
+        nng_msg_free(m); /* still ours */
+        client_ctx_put(c, x, false);
+        return client_map(c, rv);
+    }
+    nng_ctx_recv(x->ctx, x->aio);
+    nng_aio_wait(x->aio);
+    rv = nng_aio_result(x->aio);
+    if (rv != 0) {
+        client_ctx_put(c, x, false);
+        return client_map(c, rv);
+    }
+    m = nng_aio_get_msg(x->aio);
+    client_ctx_put(c, x, true);
+    Smwire__Reply *rep = smwire__reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+    nng_msg_free(m);
+    if (rep == NULL)
+        return smi_fail(SM_EPROTO, "reply does not decode");
+    if (rep->status != SM_OK) {
+        rv = (int)rep->status;
+        smi_detail_set(rep->detail);
+        smwire__reply__free_unpacked(rep, NULL);
+        return rv;
+    }
+    *repp = rep;
+    return SM_OK;
+}

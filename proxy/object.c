@@ -1,0 +1,196 @@
+/* object.c - what every proxy shares: OPEN, ATTACH, RELEASE, and helpers
+ * that make one round trip and copy the reply's parts out.
+ * Exported: smi_req_init, smi_obj_open, smi_obj_attach, smi_obj_release,
+ * smi_call_void, smi_call_value, smi_call_values, smi_call_keys, smi_call_n,
+ * smi_call_flag, smi_check_key. */
+#include <string.h>
+
+#include "smi.h"
+
+void
+smi_req_init(Smwire__Request *req, Smwire__ObjRef *ref, const smi_obj *o)
+{
+    smwire__request__init(req);
+    smwire__obj_ref__init(ref);
+    ref->id = o->id;
+    ref->nonce = o->nonce;
+    ref->type = (Smwire__ObjType)o->type;
+    req->obj = ref;
+}
+
+int
+smi_check_key(const char *key, size_t max)
+{
+    if (key == NULL)
+        return smi_fail(SM_EINVAL, "no key");
+    size_t n = strlen(key);
+    if (n == 0 || n > max)
+        return smi_fail(SM_EINVAL, "key is %zu bytes; keys are 1 to %zu bytes", n, max);
+    return SM_OK;
+}
+
+/* obj_fill sets o from an OPEN or ATTACH reply. */
+static int
+obj_fill(sm_client *c, const Smwire__Reply *rep, int type, smi_obj *o)
+{
+    if (rep->obj == NULL || (int)rep->obj->type != type)
+        return smi_fail(SM_EPROTO, "reply does not describe the object");
+    o->c = c;
+    o->id = rep->obj->id;
+    o->nonce = rep->obj->nonce;
+    o->type = type;
+    smi_token_format(o->token, sizeof(o->token), type, o->id, o->nonce);
+    return SM_OK;
+}
+
+/* obj_finish fills o and hands the reply on or frees it. */
+static int
+obj_finish(sm_client *c, Smwire__Reply *rep, int type, smi_obj *o, Smwire__Reply **repp)
+{
+    int rv = obj_fill(c, rep, type, o);
+    if (rv == SM_OK && repp != NULL)
+        *repp = rep;
+    else
+        smwire__reply__free_unpacked(rep, NULL);
+    return rv;
+}
+
+int
+smi_obj_open(sm_client *c, const char *name, Smwire__Open *op, smi_obj *o, Smwire__Reply **repp)
+{
+    Smwire__Request req = SMWIRE__REQUEST__INIT;
+    Smwire__Reply *rep;
+
+    smi_detail_clear();
+    if (c == NULL)
+        return smi_fail(SM_EINVAL, "no client");
+    if (name != NULL) {
+        int rv = smi_check_key(name, SMI_MAX_NAME);
+        if (rv != SM_OK)
+            return rv;
+        op->name = (char *)name; /* packing only reads */
+    }
+    req.op_case = SMWIRE__REQUEST__OP_OPEN;
+    req.open = op;
+    int rv = smi_call(c, &req, 0, &rep);
+    if (rv != SM_OK)
+        return rv;
+    return obj_finish(c, rep, op->type, o, repp);
+}
+
+int
+smi_obj_attach(sm_client *c, int type, const char *token, smi_obj *o, Smwire__Reply **repp)
+{
+    Smwire__Request req = SMWIRE__REQUEST__INIT;
+    Smwire__ObjRef ref = SMWIRE__OBJ_REF__INIT;
+    Smwire__Empty empty = SMWIRE__EMPTY__INIT;
+    Smwire__Reply *rep;
+    int ttype;
+
+    smi_detail_clear();
+    if (c == NULL)
+        return smi_fail(SM_EINVAL, "no client");
+    if (smi_token_parse(token, &ttype, &ref.id, &ref.nonce) != SM_OK)
+        return smi_fail(SM_EINVAL, "not an object token");
+    if (ttype != type)
+        return smi_fail(SM_EWRONGTYPE, "the token is of another type: %s", token);
+    ref.type = (Smwire__ObjType)type;
+    req.obj = &ref;
+    req.op_case = SMWIRE__REQUEST__OP_ATTACH;
+    req.attach = &empty;
+    int rv = smi_call(c, &req, 0, &rep);
+    if (rv != SM_OK)
+        return rv;
+    return obj_finish(c, rep, type, o, repp);
+}
+
+int
+smi_obj_release(smi_obj *o)
+{
+    Smwire__Request req;
+    Smwire__ObjRef ref;
+    Smwire__Empty empty = SMWIRE__EMPTY__INIT;
+    smi_req_init(&req, &ref, o);
+    req.op_case = SMWIRE__REQUEST__OP_RELEASE;
+    req.release = &empty;
+    return smi_call_void(o, &req);
+}
+
+/* --------------------------------------------------------- reply helpers */
+
+int
+smi_call_void(const smi_obj *o, Smwire__Request *req)
+{
+    Smwire__Reply *rep;
+    int rv = smi_call(o->c, req, 0, &rep);
+    if (rv == SM_OK)
+        smwire__reply__free_unpacked(rep, NULL);
+    return rv;
+}
+
+int
+smi_call_value(const smi_obj *o, Smwire__Request *req, sm_value *out)
+{
+    Smwire__Reply *rep;
+    int rv = smi_call(o->c, req, 0, &rep);
+    if (rv != SM_OK)
+        return rv;
+    if (out != NULL)
+        rv = smi_value_from_wire(rep->value, out);
+    smwire__reply__free_unpacked(rep, NULL);
+    return rv;
+}
+
+int
+smi_call_values(const smi_obj *o, Smwire__Request *req, sm_value **valsp, size_t *np)
+{
+    Smwire__Reply *rep;
+    int rv = smi_call(o->c, req, 0, &rep);
+    if (rv != SM_OK)
+        return rv;
+    rv = smi_values_from_wire(rep->values, rep->n_values, valsp);
+    if (rv == SM_OK)
+        *np = rep->n_values;
+    smwire__reply__free_unpacked(rep, NULL);
+    return rv;
+}
+
+int
+smi_call_keys(const smi_obj *o, Smwire__Request *req, char ***keysp, size_t *np)
+{
+    Smwire__Reply *rep;
+    int rv = smi_call(o->c, req, 0, &rep);
+    if (rv != SM_OK)
+        return rv;
+    rv = smi_strings_from_wire(rep->keys, rep->n_keys, keysp);
+    if (rv == SM_OK)
+        *np = rep->n_keys;
+    smwire__reply__free_unpacked(rep, NULL);
+    return rv;
+}
+
+int
+smi_call_n(const smi_obj *o, Smwire__Request *req, int64_t *out)
+{
+    Smwire__Reply *rep;
+    int rv = smi_call(o->c, req, 0, &rep);
+    if (rv != SM_OK)
+        return rv;
+    if (out != NULL)
+        *out = rep->n;
+    smwire__reply__free_unpacked(rep, NULL);
+    return SM_OK;
+}
+
+int
+smi_call_flag(const smi_obj *o, Smwire__Request *req, bool *out)
+{
+    Smwire__Reply *rep;
+    int rv = smi_call(o->c, req, 0, &rep);
+    if (rv != SM_OK)
+        return rv;
+    if (out != NULL)
+        *out = rep->flag;
+    smwire__reply__free_unpacked(rep, NULL);
+    return SM_OK;
+}

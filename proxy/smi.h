@@ -1,0 +1,159 @@
+/* smi.h - libsyncmgr's internal header: the client core, value codec and
+ * the object base that every proxy type shares. Nothing here is API. */
+#ifndef SMI_H
+#define SMI_H
+
+#include <stdint.h>
+
+#include <nng/nng.h>
+
+#include "smwire.pb-c.h"
+#include "syncmgr.h"
+
+#define SMI_PROTO_VERSION 1
+#define SMI_MAX_NAME 255
+#define SMI_MAX_KEY 65535
+#define SMI_TOKEN_MAX 80
+
+/* ---- status.c */
+
+/* smi_fail records a detail for sm_errdetail() and returns rv. */
+int smi_fail(int rv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* smi_detail_set copies the server's detail text (may be NULL). */
+void smi_detail_set(const char *text);
+void smi_detail_clear(void);
+
+/* ---- value.c */
+
+/* A wire value plus the storage its reference needs, so one stack slot or
+ * one array element holds a complete request value. */
+typedef struct smi_wval {
+    Smwire__Value w;
+    Smwire__ObjRef r;
+} smi_wval;
+
+/* smi_value_to_wire makes out describe v, borrowing v's memory. Returns
+ * SM_OK or SM_EINVAL (v NULL, of no known kind, or a bad token). */
+int smi_value_to_wire(const sm_value *v, smi_wval *out);
+/* smi_values_to_wire does so for n values into one allocation; *ptrsp is
+ * freed with free(). SM_ENOMEM, SM_EINVAL. */
+int smi_values_to_wire(const sm_value *v, size_t n, Smwire__Value ***ptrsp);
+/* smi_value_from_wire makes *out an owned copy; SM_EPROTO or SM_ENOMEM
+ * leave *out untouched. */
+int smi_value_from_wire(const Smwire__Value *w, sm_value *out);
+/* smi_values_from_wire copies n values into a new array (NULL when n is 0). */
+int smi_values_from_wire(Smwire__Value *const *w, size_t n, sm_value **outp);
+/* smi_strings_from_wire copies n strings into a new array (NULL when 0). */
+int smi_strings_from_wire(char *const *s, size_t n, char ***outp);
+
+/* Tokens: "sm:TYPE:ID:NONCE" with ID and NONCE in hex. */
+void smi_token_format(char *buf, size_t size, int type, uint64_t id, uint64_t nonce);
+int smi_token_parse(const char *token, int *type, uint64_t *id, uint64_t *nonce);
+
+/* ---- client.c */
+
+/* smi_call sends req on c and waits for its reply. wait_ms is how long the
+ * operation itself may wait in the server (0 for a non-blocking operation,
+ * SM_WAIT_FOREVER for no bound); the transport deadline is the client's
+ * call timeout on top of it. On SM_OK *repp is the reply (status SM_OK),
+ * freed by the caller with smwire__reply__free_unpacked(*repp, NULL). Any
+ * other status has its detail recorded and no reply. */
+int smi_call(sm_client *c, Smwire__Request *req, int64_t wait_ms, Smwire__Reply **repp);
+
+/* ---- object.c: what every proxy has */
+
+typedef struct smi_obj {
+    sm_client *c;
+    uint64_t id;
+    uint64_t nonce;
+    int type; /* SMWIRE__OBJ_TYPE__... */
+    char token[SMI_TOKEN_MAX];
+} smi_obj;
+
+/* smi_req_init starts a request on object o. */
+void smi_req_init(Smwire__Request *req, Smwire__ObjRef *ref, const smi_obj *o);
+
+/* smi_obj_open sends OPEN (named when name is non-NULL) and fills o. On
+ * SM_OK and repp non-NULL, *repp is the reply for shape fields. */
+int smi_obj_open(sm_client *c, const char *name, Smwire__Open *op, smi_obj *o,
+                 Smwire__Reply **repp);
+int smi_obj_attach(sm_client *c, int type, const char *token, smi_obj *o, Smwire__Reply **repp);
+int smi_obj_release(smi_obj *o);
+
+/* Request helpers returning the reply's parts. out may be NULL. */
+int smi_call_void(const smi_obj *o, Smwire__Request *req);
+int smi_call_value(const smi_obj *o, Smwire__Request *req, sm_value *out);
+int smi_call_values(const smi_obj *o, Smwire__Request *req, sm_value **valsp, size_t *np);
+int smi_call_keys(const smi_obj *o, Smwire__Request *req, char ***keysp, size_t *np);
+int smi_call_n(const smi_obj *o, Smwire__Request *req, int64_t *out);
+int smi_call_flag(const smi_obj *o, Smwire__Request *req, bool *out);
+
+/* smi_check_key: non-NULL, 1..max bytes; SM_EINVAL otherwise. */
+int smi_check_key(const char *key, size_t max);
+
+/* SMI_PROXY defines the ways in and out that every proxy type T shares:
+ * sm_T_attach, sm_T_token and sm_T_close, over a struct sm_T { smi_obj o; }. */
+#define SMI_PROXY(T, WIRETYPE)                                                                   \
+    struct sm_##T {                                                                              \
+        smi_obj o;                                                                               \
+    };                                                                                           \
+    int sm_##T##_attach(sm_client *c, const char *token, sm_##T **out)                           \
+    {                                                                                            \
+        if (out == NULL)                                                                         \
+            return smi_fail(SM_EINVAL, "no output pointer");                                     \
+        sm_##T *p = calloc(1, sizeof(*p));                                                       \
+        if (p == NULL)                                                                           \
+            return SM_ENOMEM;                                                                    \
+        int rv = smi_obj_attach(c, WIRETYPE, token, &p->o, NULL);                                \
+        if (rv != SM_OK) {                                                                       \
+            free(p);                                                                             \
+            return rv;                                                                           \
+        }                                                                                        \
+        *out = p;                                                                                \
+        return SM_OK;                                                                            \
+    }                                                                                            \
+    const char *sm_##T##_token(const sm_##T *p)                                                  \
+    {                                                                                            \
+        return p != NULL ? p->o.token : "";                                                      \
+    }                                                                                            \
+    int sm_##T##_close(sm_##T *p)                                                                \
+    {                                                                                            \
+        if (p == NULL)                                                                           \
+            return SM_OK;                                                                        \
+        int rv = smi_obj_release(&p->o);                                                         \
+        free(p);                                                                                 \
+        return rv;                                                                               \
+    }
+
+/* SMI_PROXY_PLAIN adds sm_T_open and sm_T_new for a type created with no
+ * parameters (dict, list, namespace). */
+#define SMI_PROXY_PLAIN(T, WIRETYPE)                                                             \
+    static int T##_open_common(sm_client *c, const char *name, sm_##T **out)                     \
+    {                                                                                            \
+        if (out == NULL)                                                                         \
+            return smi_fail(SM_EINVAL, "no output pointer");                                     \
+        sm_##T *p = calloc(1, sizeof(*p));                                                       \
+        if (p == NULL)                                                                           \
+            return SM_ENOMEM;                                                                    \
+        Smwire__Open op = SMWIRE__OPEN__INIT;                                                    \
+        op.type = WIRETYPE;                                                                      \
+        int rv = smi_obj_open(c, name, &op, &p->o, NULL);                                        \
+        if (rv != SM_OK) {                                                                       \
+            free(p);                                                                             \
+            return rv;                                                                           \
+        }                                                                                        \
+        *out = p;                                                                                \
+        return SM_OK;                                                                            \
+    }                                                                                            \
+    int sm_##T##_open(sm_client *c, const char *name, sm_##T **out)                              \
+    {                                                                                            \
+        if (name == NULL)                                                                        \
+            return smi_fail(SM_EINVAL, "no name");                                               \
+        return T##_open_common(c, name, out);                                                    \
+    }                                                                                            \
+    int sm_##T##_new(sm_client *c, sm_##T **out)                                                 \
+    {                                                                                            \
+        return T##_open_common(c, NULL, out);                                                    \
+    }
+
+#endif

@@ -1,0 +1,320 @@
+/* core.c - the request path without sockets: unpack, check, dispatch, pack.
+ *
+ * srv_handle_into() is the one entry point; the network layer and the fuzz
+ * target both call it. Checks run in order: the message decodes, the
+ * protocol version is ours, the operation is known and carries its body, the
+ * object exists (id and nonce), the operation belongs to the object's type.
+ * Only then does a type's handler run, under st->lock. Every failure is a
+ * reply with a status and a detail; nothing from the wire is asserted.
+ * Exported: srv_state_init, srv_state_fini, srv_handle_into, srv_handle_bytes,
+ * call_alloc, call_fail, index_norm, slice_norm, reply_value, reply_values,
+ * check_key. */
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "srv.h"
+
+/* ------------------------------------------------------------ dispatch table */
+
+#define CORE_MAX_OP 128
+
+typedef struct core_entry {
+    const srv_op *op;
+    const srv_type *type;
+} core_entry;
+
+static core_entry core_ops[CORE_MAX_OP];
+static pthread_once_t core_once = PTHREAD_ONCE_INIT;
+
+static void
+core_build_table(void)
+{
+    const srv_type *const types[] = {&srv_type_dict, &srv_type_list, &srv_type_var,
+                                     &srv_type_array, &srv_type_ns};
+    for (size_t t = 0; t < SM_NELEM(types); t++) {
+        for (size_t i = 0; i < types[t]->nops; i++) {
+            const srv_op *op = &types[t]->ops[i];
+            /* Our own tables: a duplicate or out-of-range case is a bug here. */
+            assert(op->op_case > 0 && op->op_case < CORE_MAX_OP);
+            assert(core_ops[op->op_case].op == NULL);
+            core_ops[op->op_case].op = op;
+            core_ops[op->op_case].type = types[t];
+        }
+    }
+    map_seed_init();
+}
+
+int
+srv_state_init(srv_state *st)
+{
+    memset(st, 0, sizeof(*st));
+    pthread_once(&core_once, core_build_table);
+    if (pthread_mutex_init(&st->lock, NULL) != 0)
+        return SM_ENOMEM;
+    return SM_OK;
+}
+
+void
+srv_state_fini(srv_state *st)
+{
+    store_fini(st);
+    pthread_mutex_destroy(&st->lock);
+}
+
+/* -------------------------------------------------------------------- arena */
+
+struct srv_arena_chunk {
+    srv_arena_chunk *next;
+    max_align_t data[];
+};
+
+void *
+call_alloc(srv_call *call, size_t size)
+{
+    srv_arena *a = &call->arena;
+    size = (size + 15) & ~(size_t)15;
+    if (size > a->left) {
+        size_t want = size > 8192 ? size : 8192;
+        srv_arena_chunk *c = malloc(sizeof(*c) + want);
+        if (c == NULL)
+            return NULL;
+        c->next = a->chunks;
+        a->chunks = c;
+        a->cur = (char *)c->data;
+        a->left = want;
+    }
+    void *p = a->cur;
+    a->cur += size;
+    a->left -= size;
+    memset(p, 0, size);
+    return p;
+}
+
+static void
+arena_init(srv_arena *a)
+{
+    a->chunks = NULL;
+    a->cur = a->first;
+    a->left = sizeof(a->first);
+}
+
+static void
+arena_fini(srv_arena *a)
+{
+    while (a->chunks != NULL) {
+        srv_arena_chunk *c = a->chunks;
+        a->chunks = c->next;
+        free(c);
+    }
+}
+
+srv_val *
+call_keep(srv_call *call, srv_val *v)
+{
+    srv_trash *t = call_alloc(call, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    t->v = *v;
+    v->type = SM_NIL;
+    t->next = call->trash;
+    call->trash = t;
+    return &t->v;
+}
+
+int
+call_fail(srv_call *call, int rv, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(call->detail, sizeof(call->detail), fmt, ap);
+    va_end(ap);
+    return rv;
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+bool
+index_norm(int64_t index, size_t len, size_t *out)
+{
+    if (index < 0) {
+        if ((uint64_t)(-(index + 1)) >= (uint64_t)len) /* -(index+1) cannot overflow */
+            return false;
+        *out = len - (size_t)(-(index + 1)) - 1;
+        return true;
+    }
+    if ((uint64_t)index >= (uint64_t)len)
+        return false;
+    *out = (size_t)index;
+    return true;
+}
+
+/* clamp_bound maps a Python slice bound into [0, len]. */
+static size_t
+clamp_bound(int64_t b, size_t len)
+{
+    if (b < 0) {
+        uint64_t back = (uint64_t)(-(b + 1)) + 1;
+        return back >= len ? 0 : len - (size_t)back;
+    }
+    return (uint64_t)b > len ? len : (size_t)b;
+}
+
+void
+slice_norm(int64_t start, int64_t stop, size_t len, size_t *lo, size_t *hi)
+{
+    *lo = clamp_bound(start, len);
+    *hi = clamp_bound(stop, len);
+    if (*hi < *lo)
+        *hi = *lo;
+}
+
+int
+reply_value(srv_call *call, const srv_val *v)
+{
+    call->rep.value = val_to_wire_new(call, v);
+    return call->rep.value ? SM_OK : SM_ENOMEM;
+}
+
+int
+reply_values(srv_call *call, const srv_val *vals, size_t n)
+{
+    if (n == 0)
+        return SM_OK;
+    Smwire__Value **pv = call_alloc(call, n * sizeof(*pv));
+    Smwire__Value *wv = call_alloc(call, n * sizeof(*wv));
+    if (pv == NULL || wv == NULL)
+        return SM_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (val_to_wire(call, &vals[i], &wv[i]) != SM_OK)
+            return SM_ENOMEM;
+        pv[i] = &wv[i];
+    }
+    call->rep.values = pv;
+    call->rep.n_values = n;
+    return SM_OK;
+}
+
+int
+check_key(srv_call *call, const char *key, size_t max)
+{
+    size_t n = strlen(key);
+    if (n == 0)
+        return call_fail(call, SM_EINVAL, "empty key");
+    if (n > max)
+        return call_fail(call, SM_EINVAL, "key is %zu bytes, limit %zu", n, max);
+    return SM_OK;
+}
+
+/* ----------------------------------------------------------------- dispatch */
+
+static int
+core_dispatch(srv_call *call)
+{
+    const Smwire__Request *req = call->req;
+    int oc = (int)req->op_case;
+
+    if (req->version != SRV_PROTO_VERSION)
+        return call_fail(call, SM_EVERSION, "client speaks protocol %u, server %d",
+                         req->version, SRV_PROTO_VERSION);
+    if (oc == SMWIRE__REQUEST__OP__NOT_SET)
+        return call_fail(call, SM_EPROTO, "request without an operation");
+    /* Every member of the op oneof is a message pointer in one union: the
+     * body is present exactly when that pointer is non-NULL. */
+    if (req->open == NULL)
+        return call_fail(call, SM_EPROTO, "operation without its body");
+    if (oc == SMWIRE__REQUEST__OP_OPEN)
+        return store_op_open(call);
+
+    const srv_op *op = NULL;
+    const srv_type *type = NULL;
+    if (oc > 0 && oc < CORE_MAX_OP) {
+        op = core_ops[oc].op;
+        type = core_ops[oc].type;
+    }
+    bool generic = oc == SMWIRE__REQUEST__OP_ATTACH || oc == SMWIRE__REQUEST__OP_RELEASE;
+    if (op == NULL && !generic)
+        return call_fail(call, SM_EPROTO, "unknown operation %d", oc);
+    if (req->obj == NULL)
+        return call_fail(call, SM_EPROTO, "operation without an object");
+    srv_obj *obj = store_lookup(call->st, req->obj->id, req->obj->nonce);
+    if (obj == NULL)
+        return call_fail(call, SM_ENOOBJ, "no object %" PRIu64, req->obj->id);
+    if (oc == SMWIRE__REQUEST__OP_ATTACH) {
+        if ((int)req->obj->type != obj->type->wire_type)
+            return call_fail(call, SM_EWRONGTYPE, "object %" PRIu64 " is a %s", obj->id,
+                             obj->type->name);
+        return store_op_attach(call, obj);
+    }
+    if (oc == SMWIRE__REQUEST__OP_RELEASE)
+        return store_op_release(call, obj);
+    if (obj->type != type)
+        return call_fail(call, SM_EWRONGTYPE, "%s on a %s", op->name, obj->type->name);
+    return op->fn(call, obj);
+}
+
+int
+srv_handle_into(srv_state *st, const uint8_t *data, size_t len, srv_alloc_fn alloc_fn,
+                void *alloc_arg, size_t *outlenp)
+{
+    srv_call call;
+    Smwire__Request *req;
+    int rv;
+
+    call.st = st;
+    call.trash = NULL;
+    call.detail[0] = '\0';
+    smwire__reply__init(&call.rep);
+    arena_init(&call.arena);
+
+    req = smwire__request__unpack(NULL, len, data);
+    pthread_mutex_lock(&st->lock);
+    st->requests++;
+    if (req == NULL) {
+        rv = call_fail(&call, SM_EPROTO, "request does not decode");
+    } else {
+        call.req = req;
+        rv = core_dispatch(&call);
+    }
+    if (rv == SM_EPROTO || rv == SM_EVERSION) {
+        st->bad_requests++;
+        srv_log(SRV_LOG_DEBUG, "bad request (%zu bytes): %s", len, call.detail);
+    }
+    if (rv != SM_OK) {
+        /* A failed operation returns no partial result, only its status. */
+        Smwire__Reply empty = SMWIRE__REPLY__INIT;
+        call.rep = empty;
+    }
+    call.rep.status = (uint32_t)rv;
+    call.rep.detail = call.detail;
+    size_t size = smwire__reply__get_packed_size(&call.rep);
+    uint8_t *out = alloc_fn(alloc_arg, size);
+    if (out != NULL)
+        smwire__reply__pack(&call.rep, out);
+    for (srv_trash *t = call.trash; t != NULL; t = t->next)
+        val_clear(st, &t->v);
+    pthread_mutex_unlock(&st->lock);
+
+    smwire__request__free_unpacked(req, NULL);
+    arena_fini(&call.arena);
+    *outlenp = size;
+    return out != NULL ? SM_OK : SM_ENOMEM;
+}
+
+static void *
+core_malloc(void *arg, size_t size)
+{
+    uint8_t **p = arg;
+    *p = malloc(size ? size : 1);
+    return *p;
+}
+
+int
+srv_handle_bytes(srv_state *st, const uint8_t *data, size_t len, uint8_t **outp,
+                 size_t *outlenp)
+{
+    *outp = NULL;
+    return srv_handle_into(st, data, len, core_malloc, outp, outlenp);
+}

@@ -1,0 +1,80 @@
+/* obj_ns.c - namespaces: Python's manager Namespace, attributes by name.
+ *
+ * A namespace is a dict with short keys (attribute names, 1..255 bytes)
+ * and a smaller set of operations; it shares the key/value half of
+ * obj_dict.c.
+ * Exported: srv_type_ns. */
+#include <stdlib.h>
+
+#include "srv.h"
+
+typedef struct ns {
+    srv_obj hdr;
+    srv_map map;
+} ns;
+
+#define NS(o) (&((ns *)(o))->map)
+
+/* NS.GET attr -> value | SM_ENOKEY */
+static int
+ns_op_get(srv_call *call, srv_obj *o)
+{
+    return kv_get(call, NS(o), call->req->ns_get->key);
+}
+
+/* NS.SET attr value */
+static int
+ns_op_set(srv_call *call, srv_obj *o)
+{
+    const Smwire__KeyValue *kv = call->req->ns_set;
+    return kv_set(call, NS(o), kv->key, SRV_MAX_NAME, kv->value);
+}
+
+/* NS.DEL attr | SM_ENOKEY */
+static int
+ns_op_del(srv_call *call, srv_obj *o)
+{
+    return kv_del(call, NS(o), call->req->ns_del->key);
+}
+
+/* NS.LIST -> keys */
+static int
+ns_op_list(srv_call *call, srv_obj *o)
+{
+    return kv_keys(call, NS(o));
+}
+
+static int
+ns_create(srv_call *call, const Smwire__Open *op, srv_obj **out)
+{
+    (void)call;
+    (void)op;
+    ns *n = calloc(1, sizeof(*n));
+    if (n == NULL)
+        return SM_ENOMEM;
+    *out = &n->hdr;
+    return SM_OK;
+}
+
+static void
+ns_destroy(srv_state *st, srv_obj *o)
+{
+    map_clear(st, NS(o));
+    free(o);
+}
+
+static const srv_op ns_ops[] = {
+    {SMWIRE__REQUEST__OP_NS_GET, "ns.get", ns_op_get, SRV_OP_READ},
+    {SMWIRE__REQUEST__OP_NS_SET, "ns.set", ns_op_set, SRV_OP_WRITE},
+    {SMWIRE__REQUEST__OP_NS_DEL, "ns.del", ns_op_del, SRV_OP_WRITE},
+    {SMWIRE__REQUEST__OP_NS_LIST, "ns.list", ns_op_list, SRV_OP_READ},
+};
+
+const srv_type srv_type_ns = {
+    .name = "namespace",
+    .wire_type = SMWIRE__OBJ_TYPE__OBJ_NAMESPACE,
+    .ops = ns_ops,
+    .nops = SM_NELEM(ns_ops),
+    .create = ns_create,
+    .destroy = ns_destroy,
+};

@@ -1,0 +1,267 @@
+/* srv.h - syncmgrd's one internal header.
+ *
+ * The server is two layers:
+ *   - the core (core.c, store.c, val.c, map.c, obj_*.c): bytes in, bytes out,
+ *     no sockets. srv_handle_msg() is the whole request path, so a fuzzer can
+ *     drive it without nng.
+ *   - the network (net.c, main.c): nng REP contexts feeding the core.
+ *
+ * Concurrency: one mutex (srv_state.lock) guards every object, the name and
+ * id tables and the counters. It is held for one request's unpack-free
+ * work: lookup, operation, reply packing; never across I/O.
+ *
+ * Prototypes are grouped by the file that defines them. */
+#ifndef SRV_H
+#define SRV_H
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smwire.pb-c.h"
+#include "syncmgr.h"
+
+#define SM_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The protocol version this server speaks (Request.version). */
+#define SRV_PROTO_VERSION 1
+
+/* Fixed limits; issue-level configurable limits live in srv_limits. */
+#define SRV_MAX_NAME 255
+#define SRV_MAX_KEY 65535
+#define SRV_MAX_ARRAY (16u * 1024 * 1024)
+
+typedef struct srv_state srv_state;
+typedef struct srv_obj srv_obj;
+typedef struct srv_call srv_call;
+typedef struct srv_type srv_type;
+
+/* ---- log.c */
+
+enum { SRV_LOG_DEBUG, SRV_LOG_INFO, SRV_LOG_NOTICE, SRV_LOG_WARN, SRV_LOG_NONE };
+extern int srv_log_level;
+
+/* srv_log checks the level before evaluating any argument. */
+#define srv_log(level, ...)                                                                      \
+    do {                                                                                         \
+        if ((level) >= srv_log_level)                                                            \
+            srv_log_impl((level), __FILE__, __LINE__, __VA_ARGS__);                              \
+    } while (0)
+
+void srv_log_impl(int level, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* srv_log_parse_level maps "debug".."warn"/"none" to a level; -1 if unknown. */
+int srv_log_parse_level(const char *s);
+
+/* ---- val.c: values as the server stores them */
+
+typedef struct srv_val {
+    sm_type type;
+    union {
+        bool b;
+        int64_t i;
+        double d;
+        struct {
+            char *p; /* NUL-terminated copy; len excludes the NUL */
+            size_t len;
+        } s;
+        srv_obj *ref; /* counted: the holder owns one reference */
+    } u;
+} srv_val;
+
+/* val_from_wire converts w into *out. Strings are copied. A reference is
+ * looked up (SM_ENOOBJ if gone) and counted as held by *out. On failure *out
+ * is NIL and nothing is held. */
+int val_from_wire(srv_call *call, const Smwire__Value *w, srv_val *out);
+
+/* val_to_wire fills w to describe v. w borrows v's memory (strings), and
+ * needs ref storage from the call's arena; valid until the reply is packed.
+ * Returns SM_OK or SM_ENOMEM. */
+int val_to_wire(srv_call *call, const srv_val *v, Smwire__Value *w);
+
+/* val_to_wire_new is val_to_wire into a Value allocated from the arena. */
+Smwire__Value *val_to_wire_new(srv_call *call, const srv_val *v);
+
+/* val_clear frees v's string or drops its reference, leaving NIL. */
+void val_clear(srv_state *st, srv_val *v);
+
+/* val_copy makes *dst a deep copy of src (one more reference for a ref).
+ * Returns SM_OK or SM_ENOMEM (then *dst is NIL). */
+int val_copy(srv_val *dst, const srv_val *src);
+
+/* val_equal: Python equality on our kinds; ints and doubles by number. */
+bool val_equal(const srv_val *a, const srv_val *b);
+
+/* val_add computes *out = a + b for numbers (NIL counts as 0 of b's kind).
+ * Returns SM_OK, SM_EBADVALUE or SM_EOVERFLOW; *out written only on SM_OK. */
+int val_add(const srv_val *a, const srv_val *b, srv_val *out);
+
+/* ---- map.c: string-keyed hash map that keeps insertion order */
+
+typedef struct map_ent {
+    struct map_ent *hnext;      /* bucket chain */
+    struct map_ent *prev, *next; /* insertion order */
+    uint64_t hash;
+    size_t klen;
+    srv_val val;
+    char key[]; /* klen bytes plus a NUL */
+} map_ent;
+
+typedef struct srv_map {
+    map_ent **buckets;
+    size_t nbuckets; /* a power of two, or 0 before the first insert */
+    size_t len;
+    map_ent *head, *tail;
+} srv_map;
+
+void map_seed_init(void);
+map_ent *map_find(const srv_map *m, const char *key, size_t klen);
+/* map_add inserts a new key (the caller has checked it is absent) with a NIL
+ * value and returns its entry, or NULL when out of memory (map unchanged). */
+map_ent *map_add(srv_map *m, const char *key, size_t klen);
+/* map_del unlinks and frees e; the caller has cleared e->val. */
+void map_del(srv_map *m, map_ent *e);
+/* map_clear frees every entry, calling val_clear on each value. */
+void map_clear(srv_state *st, srv_map *m);
+
+/* ---- store.c: the object table */
+
+/* The common head of every managed object; a type's struct starts with it. */
+struct srv_obj {
+    const srv_type *type;
+    uint64_t id;
+    uint64_t nonce;
+    char *name;    /* NULL for an anonymous object */
+    uint64_t refs; /* proxies plus managed values holding it (anonymous objects) */
+    srv_obj *gc_next;
+};
+
+void obj_incref(srv_obj *o);
+/* obj_decref drops one reference; an anonymous object left with none is
+ * destroyed, and what it held is released in turn (iteratively, so a long
+ * chain of references cannot exhaust the stack). */
+void obj_decref(srv_state *st, srv_obj *o);
+/* store_lookup finds a live object by id and nonce; NULL if none. */
+srv_obj *store_lookup(srv_state *st, uint64_t id, uint64_t nonce);
+/* The generic operations every object has. */
+int store_op_open(srv_call *call);
+int store_op_attach(srv_call *call, srv_obj *o);
+int store_op_release(srv_call *call, srv_obj *o);
+/* store_fini destroys every object, named or not. */
+void store_fini(srv_state *st);
+
+/* ---- core.c: the request path */
+
+/* One operation of one type. flags are for the generic machinery. */
+typedef struct srv_op {
+    int op_case;
+    const char *name;
+    int (*fn)(srv_call *call, srv_obj *obj);
+    unsigned flags;
+} srv_op;
+#define SRV_OP_READ 0x1u
+#define SRV_OP_WRITE 0x2u
+
+struct srv_type {
+    const char *name;
+    int wire_type; /* SMWIRE__OBJ_TYPE__... */
+    const srv_op *ops;
+    size_t nops;
+    /* create makes a fresh object from an OPEN request (header zeroed by the
+     * type; store.c fills it); SM_ status on failure, with detail set. */
+    int (*create)(srv_call *call, const Smwire__Open *o, srv_obj **out);
+    /* match checks an existing named object against an OPEN request
+     * (array shape); NULL means any OPEN of the type matches. */
+    int (*match)(srv_call *call, srv_obj *obj, const Smwire__Open *o);
+    /* destroy frees the object and releases every reference it holds. */
+    void (*destroy)(srv_state *st, srv_obj *obj);
+    /* fill_open puts the object's shape into an OPEN reply (may be NULL). */
+    void (*fill_open)(srv_call *call, srv_obj *obj);
+};
+
+extern const srv_type srv_type_dict, srv_type_list, srv_type_var, srv_type_array, srv_type_ns;
+
+struct srv_state {
+    pthread_mutex_t lock;
+    srv_map ids;   /* 8-byte id -> object (val.u.ref, not counted) */
+    srv_map names; /* "type\0name" -> object (not counted) */
+    uint64_t next_id;
+    srv_obj *gc;   /* objects waiting to be destroyed (obj_decref) */
+    bool gc_running;
+    uint64_t nobjects;
+    uint64_t requests, bad_requests;
+};
+
+/* A bump allocator for one reply's sub-messages. */
+typedef struct srv_arena_chunk srv_arena_chunk;
+typedef struct srv_arena {
+    srv_arena_chunk *chunks;
+    char *cur;
+    size_t left;
+    char first[2048] __attribute__((aligned(16)));
+} srv_arena;
+
+typedef struct srv_trash {
+    srv_val v;
+    struct srv_trash *next;
+} srv_trash;
+
+struct srv_call {
+    srv_state *st;
+    const Smwire__Request *req;
+    Smwire__Reply rep;
+    srv_trash *trash; /* values moved out of objects, cleared after packing */
+    srv_arena arena;
+    char detail[256];
+};
+
+/* srv_state_init / _fini: the empty state; fini destroys every object. */
+int srv_state_init(srv_state *st);
+void srv_state_fini(srv_state *st);
+
+/* srv_handle_bytes is the whole request path: unpack data, apply it and
+ * write the packed Reply into *outp (malloc'd, *outlenp bytes). Never
+ * fails for what the bytes hold: a malformed request gets an error reply.
+ * Returns SM_OK, or SM_ENOMEM when not even an error reply could be made
+ * (then *outp is NULL). */
+int srv_handle_bytes(srv_state *st, const uint8_t *data, size_t len, uint8_t **outp,
+                     size_t *outlenp);
+
+/* srv_handle_into is srv_handle_bytes packing into a buffer from alloc_fn
+ * (the network layer passes one that resizes the nng message in hand). */
+typedef void *(*srv_alloc_fn)(void *arg, size_t size);
+int srv_handle_into(srv_state *st, const uint8_t *data, size_t len, srv_alloc_fn alloc_fn,
+                    void *alloc_arg, size_t *outlenp);
+
+/* call_alloc returns zeroed arena memory valid until the reply is packed;
+ * NULL when out of memory. */
+void *call_alloc(srv_call *call, size_t size);
+/* call_keep takes *v (leaving it NIL) and returns where it now lives: it
+ * stays valid until the reply is packed, then is cleared. NULL when out of
+ * memory (then *v is unchanged). */
+srv_val *call_keep(srv_call *call, srv_val *v);
+/* call_fail sets the reply's detail text and returns rv. */
+int call_fail(srv_call *call, int rv, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Python index rules shared by list and array. index_norm maps a possibly
+ * negative index into [0, len) or returns false. slice_norm clamps
+ * [start, stop) as Python's slice.indices() does for step 1. */
+bool index_norm(int64_t index, size_t len, size_t *out);
+void slice_norm(int64_t start, int64_t stop, size_t len, size_t *lo, size_t *hi);
+
+/* Reply helpers for handlers. */
+int reply_value(srv_call *call, const srv_val *v);
+int reply_values(srv_call *call, const srv_val *vals, size_t n);
+
+/* Key checks shared by dict and namespace: non-empty, at most max bytes. */
+int check_key(srv_call *call, const char *key, size_t max);
+
+/* ---- obj_dict.c: the key/value half that the namespace shares */
+int kv_get(srv_call *call, srv_map *m, const char *key);
+int kv_set(srv_call *call, srv_map *m, const char *key, size_t max, const Smwire__Value *w);
+int kv_del(srv_call *call, srv_map *m, const char *key);
+int kv_keys(srv_call *call, srv_map *m);
+
+#endif
