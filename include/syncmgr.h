@@ -22,7 +22,9 @@
  * sm_client_open() (sm_manager_start(&m, NULL) starts a manager without
  * touching nng, for exactly this), or the child exec()s a program of its own.
  * Each worker then opens its own client. A child never uses its parent's
- * client.
+ * client. In a child forked after nng was used, every call returns
+ * SM_EFORKED instead of aborting (closing an inherited client only frees
+ * its memory).
  *
  * The library never writes to stdout or stderr. */
 #ifndef SYNCMGR_H
@@ -53,7 +55,7 @@ extern "C" {
     X(ENOMEM, 2, "out of memory")                                                            \
     X(EPROTO, 3, "protocol error: malformed or unexpected message")                          \
     X(EUNREACHABLE, 4, "server unreachable")                                                 \
-    X(ETIMEDOUT, 5, "timed out")                                                             \
+    X(ETIMEDOUT, 5, "the operation's timeout passed; nothing was done")                      \
     X(ECLOSED, 6, "connection to the server lost during the call; outcome unknown")          \
     X(ENOOBJ, 7, "no such object")                                                           \
     X(EWRONGTYPE, 8, "object is of another type")                                            \
@@ -64,7 +66,9 @@ extern "C" {
     X(EOVERFLOW, 13, "result does not fit the type")                                         \
     X(ELIMIT, 14, "a server limit would be exceeded")                                        \
     X(EVERSION, 15, "protocol version not supported")                                        \
-    X(EINTERNAL, 16, "internal error")
+    X(EINTERNAL, 16, "internal error")                                                       \
+    X(ENOREPLY, 17, "no reply within the call deadline; outcome unknown")                    \
+    X(EFORKED, 18, "this process was forked after its parent used nng; see syncmgr.h")
 
 typedef enum sm_status {
 #define SM_X_(name, num, text) SM_##name = num,
@@ -192,10 +196,15 @@ SM_API int sm_client_set_timeout(sm_client *c, int64_t ms);
 SM_API const char *sm_client_url(const sm_client *c);
 
 /* Every call on a client below may also return, besides the statuses it
- * names: SM_ETIMEDOUT (no reply within the call deadline; outcome unknown),
+ * names: SM_ENOREPLY (no reply within the call deadline; outcome unknown),
  * SM_ECLOSED (connection dropped during the call; outcome unknown),
- * SM_EUNREACHABLE (no connection to the server for the whole deadline),
- * SM_EPROTO, SM_EVERSION, SM_ENOMEM, SM_ELIMIT, SM_EINTERNAL. */
+ * SM_EUNREACHABLE (no connection to the server for the whole deadline; the
+ * request was not delivered), SM_EINVAL (a NULL proxy, key or output
+ * pointer, a key or name of 0 bytes or over its limit, a malformed value),
+ * SM_ENOOBJ (the object, or one a reference value names, is gone),
+ * SM_EPROTO, SM_EVERSION, SM_ENOMEM, SM_ELIMIT, SM_EINTERNAL, SM_EFORKED.
+ * SM_ETIMEDOUT is only ever the server's answer: the operation's own
+ * timeout passed and nothing was done. */
 
 /* ----------------------------------------------------------------- manager */
 

@@ -12,6 +12,7 @@
  * Exported: sm_client_open, sm_client_close, sm_client_set_timeout,
  * sm_client_url, smi_call. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,35 @@ struct sm_client {
 
 #define CLIENT_RECV_MAX (256u * 1024 * 1024)
 
+/* nng 1.5.2 aborts on any call in a process forked after nng was used.
+ * client_nng_used is set before our first nng call; a fork after that marks
+ * the child, whose calls then fail with SM_EFORKED instead. */
+static bool client_nng_used, client_forked;
+static pthread_once_t client_once = PTHREAD_ONCE_INIT;
+
+static void
+client_atfork_child(void)
+{
+    if (client_nng_used)
+        client_forked = true;
+}
+
+static void
+client_init_once(void)
+{
+    pthread_atfork(NULL, NULL, client_atfork_child);
+}
+
+/* client_check_fork returns SM_OK where nng may be used. */
+static int
+client_check_fork(void)
+{
+    if (client_forked)
+        return smi_fail(SM_EFORKED, "forked after nng was used: fork before the first "
+                                    "sm_client_open, or exec in the child");
+    return SM_OK;
+}
+
 static void
 client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
@@ -63,7 +93,7 @@ client_map(sm_client *c, int rv)
         nng_mtx_unlock(c->mtx);
         if (n == 0)
             return smi_fail(SM_EUNREACHABLE, "no connection to %s within the deadline", c->url);
-        return smi_fail(SM_ETIMEDOUT, "no reply within the deadline");
+        return smi_fail(SM_ENOREPLY, "no reply within the deadline");
     }
     case NNG_ECONNRESET:
     case NNG_ECONNSHUT:
@@ -86,6 +116,11 @@ sm_client_open(sm_client **cp, const char *url, const sm_client_opts *opts)
     smi_detail_clear();
     if (cp == NULL || url == NULL)
         return smi_fail(SM_EINVAL, "no client pointer or url");
+    pthread_once(&client_once, client_init_once);
+    rv = client_check_fork();
+    if (rv != SM_OK)
+        return rv;
+    client_nng_used = true;
     if (opts != NULL) {
         if (opts->size < sizeof(size_t) || opts->size > sizeof(o))
             return smi_fail(SM_EINVAL, "sm_client_opts.size is %zu", opts->size);
@@ -159,6 +194,17 @@ sm_client_close(sm_client *c)
 {
     if (c == NULL)
         return;
+    if (client_forked) {
+        /* A forked child may not touch nng: free only our own memory. */
+        while (c->idle != NULL) {
+            smi_ctx *x = c->idle;
+            c->idle = x->next;
+            free(x);
+        }
+        free(c->url);
+        free(c);
+        return;
+    }
     nng_close(c->sock);
     while (c->idle != NULL) {
         smi_ctx *x = c->idle;
@@ -245,6 +291,9 @@ smi_call(sm_client *c, Smwire__Request *req, int64_t wait_ms, Smwire__Reply **re
     smi_detail_clear();
     if (c == NULL)
         return smi_fail(SM_EINVAL, "no client");
+    rv = client_check_fork();
+    if (rv != SM_OK)
+        return rv;
     req->version = SMI_PROTO_VERSION;
     req->seq = __atomic_add_fetch(&c->seq, 1, __ATOMIC_RELAXED);
     req->timeout_ms = wait_ms;

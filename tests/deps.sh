@@ -1,0 +1,21 @@
+# deps.sh - the one list of what syncmgr needs from Debian, installed if
+# missing. Sourced by tests/run.sh and examples/demo.sh; needs root (or
+# everything already installed).
+SM_DEBS="build-essential cmake pkg-config libnng-dev libprotobuf-c-dev protobuf-c-compiler
+libmbedtls-dev libcmocka-dev nng-utils"
+
+sm_install_deps() {
+    local missing=""
+    for p in $SM_DEBS; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            missing="$missing $p"
+    done
+    [ -z "$missing" ] && return 0
+    echo "installing:$missing"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "missing Debian packages:$missing (run as root, or install them)" >&2
+        return 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing
+}
