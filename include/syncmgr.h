@@ -68,7 +68,11 @@ extern "C" {
     X(EVERSION, 15, "protocol version not supported")                                        \
     X(EINTERNAL, 16, "internal error")                                                       \
     X(ENOREPLY, 17, "no reply within the call deadline; outcome unknown")                    \
-    X(EFORKED, 18, "this process was forked after its parent used nng; see syncmgr.h")
+    X(EFORKED, 18, "this process was forked after its parent used nng; see syncmgr.h")       \
+    X(ENOTOWNER, 19, "the caller does not hold the lock")                                    \
+    X(EBROKEN, 20, "the barrier is broken")                                                  \
+    X(EEMPTY, 21, "the queue is empty")                                                      \
+    X(EFULL, 22, "the queue is full")
 
 typedef enum sm_status {
 #define SM_X_(name, num, text) SM_##name = num,
@@ -105,6 +109,13 @@ typedef struct sm_list sm_list;
 typedef struct sm_var sm_var; /* Python's Value: one shared value */
 typedef struct sm_array sm_array;
 typedef struct sm_ns sm_ns; /* Python's Namespace */
+typedef struct sm_lock sm_lock;
+typedef struct sm_rlock sm_rlock;
+typedef struct sm_sem sm_sem; /* Semaphore and BoundedSemaphore */
+typedef struct sm_cond sm_cond;
+typedef struct sm_event sm_event;
+typedef struct sm_barrier sm_barrier;
+typedef struct sm_queue sm_queue; /* Queue and JoinableQueue */
 
 /* ------------------------------------------------------------------ values */
 
@@ -437,6 +448,166 @@ SM_API int sm_ns_del(sm_ns *ns, const char *attr);
 /* sm_ns_list returns the attribute names in the order they were first set;
  * free with sm_strings_free. */
 SM_API int sm_ns_list(sm_ns *ns, char ***namesp, size_t *np);
+
+/* ------------------------------------------------------ blocking objects
+ *
+ * Locks, semaphores, conditions, events, barriers and queues block in the
+ * server, not in the client: a call that cannot proceed is held there and
+ * answered when it may proceed or when its timeout_ms passes (SM_NOWAIT:
+ * answer at once; SM_WAIT_FOREVER: no bound). Waiters are served first come
+ * first served. The client's call deadline is added on top of timeout_ms,
+ * so the transport never gives up before the operation does. These proxies
+ * have the same open/new/attach/token/close set as the objects above.
+ *
+ * Ownership of a lock or rlock is per thread of a client: another thread of
+ * the same process, or another process, is another owner. */
+
+/* -------------------------------------------------------------------- lock */
+
+SM_API int sm_lock_open(sm_client *c, const char *name, sm_lock **lp);
+SM_API int sm_lock_new(sm_client *c, sm_lock **lp);
+SM_API int sm_lock_attach(sm_client *c, const char *token, sm_lock **lp);
+SM_API const char *sm_lock_token(const sm_lock *l);
+SM_API int sm_lock_close(sm_lock *l);
+
+/* sm_lock_acquire takes the lock, waiting up to timeout_ms.
+ * Blocks: until acquired or timed out, in the server.
+ * Returns: SM_OK, SM_ETIMEDOUT (not acquired; also for SM_NOWAIT on a held
+ *   lock). A lock is not re-entrant: its holder waits like anyone else. */
+SM_API int sm_lock_acquire(sm_lock *l, int64_t timeout_ms);
+/* sm_lock_release: SM_OK, SM_ENOTOWNER (the caller does not hold it). */
+SM_API int sm_lock_release(sm_lock *l);
+/* sm_lock_locked sets *out to whether anyone holds the lock. */
+SM_API int sm_lock_locked(sm_lock *l, bool *out);
+
+/* ------------------------------------------------------------------- rlock */
+
+/* A re-entrant lock: its owner may acquire it again, and must release it as
+ * many times. */
+SM_API int sm_rlock_open(sm_client *c, const char *name, sm_rlock **lp);
+SM_API int sm_rlock_new(sm_client *c, sm_rlock **lp);
+SM_API int sm_rlock_attach(sm_client *c, const char *token, sm_rlock **lp);
+SM_API const char *sm_rlock_token(const sm_rlock *l);
+SM_API int sm_rlock_close(sm_rlock *l);
+/* Returns: SM_OK, SM_ETIMEDOUT. */
+SM_API int sm_rlock_acquire(sm_rlock *l, int64_t timeout_ms);
+/* Returns: SM_OK, SM_ENOTOWNER. */
+SM_API int sm_rlock_release(sm_rlock *l);
+SM_API int sm_rlock_locked(sm_rlock *l, bool *out);
+
+/* --------------------------------------------------------------- semaphore */
+
+/* value: the initial count (0 .. INT64_MAX). A bounded semaphore refuses a
+ * release that would raise the count above value (SM_EOVERFLOW), as
+ * Python's BoundedSemaphore. open ignores value and bounded when the name
+ * exists. */
+SM_API int sm_sem_open(sm_client *c, const char *name, int64_t value, bool bounded, sm_sem **sp);
+SM_API int sm_sem_new(sm_client *c, int64_t value, bool bounded, sm_sem **sp);
+SM_API int sm_sem_attach(sm_client *c, const char *token, sm_sem **sp);
+SM_API const char *sm_sem_token(const sm_sem *s);
+SM_API int sm_sem_close(sm_sem *s);
+/* sm_sem_acquire takes one permit. Returns: SM_OK, SM_ETIMEDOUT. */
+SM_API int sm_sem_acquire(sm_sem *s, int64_t timeout_ms);
+/* sm_sem_release gives back n permits (n >= 1), waking waiters in order.
+ * Returns: SM_OK, SM_EINVAL, SM_EOVERFLOW (bounded, or past INT64_MAX;
+ * nothing changes). */
+SM_API int sm_sem_release(sm_sem *s, int64_t n);
+/* sm_sem_value sets *out to the current count. */
+SM_API int sm_sem_value(sm_sem *s, int64_t *out);
+
+/* --------------------------------------------------------------- condition */
+
+/* A condition is bound to a manager lock or rlock, given by its token
+ * (lock_token NULL: a fresh anonymous rlock of its own). sm_cond_acquire
+ * and sm_cond_release act on that lock. open ignores lock_token when the
+ * name exists. */
+SM_API int sm_cond_open(sm_client *c, const char *name, const char *lock_token, sm_cond **cp);
+SM_API int sm_cond_new(sm_client *c, const char *lock_token, sm_cond **cp);
+SM_API int sm_cond_attach(sm_client *c, const char *token, sm_cond **cp);
+SM_API const char *sm_cond_token(const sm_cond *cv);
+/* sm_cond_lock_token is the token of the bound lock (borrowed, valid while
+ * cv is open): an "sm:lock:..." or "sm:rlock:..." token. */
+SM_API const char *sm_cond_lock_token(const sm_cond *cv);
+SM_API int sm_cond_close(sm_cond *cv);
+SM_API int sm_cond_acquire(sm_cond *cv, int64_t timeout_ms);
+SM_API int sm_cond_release(sm_cond *cv);
+/* sm_cond_wait releases the lock (all levels of an rlock), waits for a
+ * notify or the timeout, and holds the lock again before it returns, also
+ * on timeout. *notified (may be NULL) is false when the timeout passed.
+ * Returns: SM_OK (the lock is held again), SM_ENOTOWNER (the caller did not
+ * hold the lock; nothing happened). */
+SM_API int sm_cond_wait(sm_cond *cv, int64_t timeout_ms, bool *notified);
+/* sm_cond_notify wakes up to n waiters (n >= 1), the longest waiting first;
+ * sm_cond_notify_all wakes them all. The caller must hold the lock.
+ * Returns: SM_OK, SM_ENOTOWNER, SM_EINVAL. */
+SM_API int sm_cond_notify(sm_cond *cv, int64_t n);
+SM_API int sm_cond_notify_all(sm_cond *cv);
+
+/* ------------------------------------------------------------------- event */
+
+SM_API int sm_event_open(sm_client *c, const char *name, sm_event **ep);
+SM_API int sm_event_new(sm_client *c, sm_event **ep);
+SM_API int sm_event_attach(sm_client *c, const char *token, sm_event **ep);
+SM_API const char *sm_event_token(const sm_event *e);
+SM_API int sm_event_close(sm_event *e);
+SM_API int sm_event_set(sm_event *e);
+SM_API int sm_event_clear(sm_event *e);
+SM_API int sm_event_is_set(sm_event *e, bool *out);
+/* sm_event_wait waits until the event is set or timeout_ms passes; *was_set
+ * (may be NULL) says which. Returns: SM_OK. */
+SM_API int sm_event_wait(sm_event *e, int64_t timeout_ms, bool *was_set);
+
+/* ----------------------------------------------------------------- barrier */
+
+/* parties: 1 .. 65536; open ignores it when the name exists. */
+SM_API int sm_barrier_open(sm_client *c, const char *name, int64_t parties, sm_barrier **bp);
+SM_API int sm_barrier_new(sm_client *c, int64_t parties, sm_barrier **bp);
+SM_API int sm_barrier_attach(sm_client *c, const char *token, sm_barrier **bp);
+SM_API const char *sm_barrier_token(const sm_barrier *b);
+SM_API int sm_barrier_close(sm_barrier *b);
+/* sm_barrier_wait waits until parties callers are waiting, then releases
+ * them all; *index (may be NULL) is the caller's arrival order,
+ * 0 .. parties-1. A wait that times out breaks the barrier for everyone,
+ * as in Python. Returns: SM_OK, SM_EBROKEN (broken before or while
+ * waiting, including by this caller's own timeout). */
+SM_API int sm_barrier_wait(sm_barrier *b, int64_t timeout_ms, int64_t *index);
+/* sm_barrier_abort breaks the barrier: waiters get SM_EBROKEN. */
+SM_API int sm_barrier_abort(sm_barrier *b);
+/* sm_barrier_reset makes it whole and empty; waiters get SM_EBROKEN. */
+SM_API int sm_barrier_reset(sm_barrier *b);
+/* sm_barrier_info reads parties, the number waiting and broken; any output
+ * may be NULL. */
+SM_API int sm_barrier_info(sm_barrier *b, int64_t *parties, int64_t *n_waiting, bool *broken);
+
+/* ------------------------------------------------------------------- queue */
+
+/* A FIFO queue of values. maxsize 0 is unbounded; put blocks while a
+ * bounded queue is full. A joinable queue counts unfinished items: put
+ * adds one, task_done removes one, join waits for none. open ignores
+ * maxsize and joinable when the name exists. */
+SM_API int sm_queue_open(sm_client *c, const char *name, int64_t maxsize, bool joinable,
+                         sm_queue **qp);
+SM_API int sm_queue_new(sm_client *c, int64_t maxsize, bool joinable, sm_queue **qp);
+SM_API int sm_queue_attach(sm_client *c, const char *token, sm_queue **qp);
+SM_API const char *sm_queue_token(const sm_queue *q);
+SM_API int sm_queue_close(sm_queue *q);
+/* sm_queue_put appends v, waiting up to timeout_ms for room.
+ * Returns: SM_OK, SM_EFULL (no room in time; also SM_NOWAIT on a full
+ * queue), SM_EINVAL. */
+SM_API int sm_queue_put(sm_queue *q, const sm_value *v, int64_t timeout_ms);
+/* sm_queue_get takes the oldest item into *out (owned), waiting up to
+ * timeout_ms for one. Returns: SM_OK, SM_EEMPTY (none in time). */
+SM_API int sm_queue_get(sm_queue *q, int64_t timeout_ms, sm_value *out);
+/* sm_queue_info reads the size, maxsize (0: unbounded) and the unfinished
+ * count (joinable; 0 otherwise); any output may be NULL. empty is size == 0,
+ * full is maxsize > 0 && size >= maxsize. */
+SM_API int sm_queue_info(sm_queue *q, int64_t *size, int64_t *maxsize, int64_t *unfinished);
+/* sm_queue_task_done marks one item taken with get as processed.
+ * Returns: SM_OK, SM_EINVAL (not joinable, or more calls than puts). */
+SM_API int sm_queue_task_done(sm_queue *q);
+/* sm_queue_join waits until every item put has been marked done.
+ * Returns: SM_OK, SM_ETIMEDOUT, SM_EINVAL (not joinable). */
+SM_API int sm_queue_join(sm_queue *q, int64_t timeout_ms);
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -38,6 +40,7 @@ struct sm_client {
     int npipes;   /* live connections, under mtx */
     smi_ctx *idle; /* contexts ready for reuse, under mtx */
     uint64_t seq;  /* atomic */
+    uint64_t session; /* random per client: names it as a lock owner */
 };
 
 #define CLIENT_RECV_MAX (256u * 1024 * 1024)
@@ -134,6 +137,8 @@ sm_client_open(sm_client **cp, const char *url, const sm_client_opts *opts)
     if (c == NULL)
         return SM_ENOMEM;
     c->call_timeout_ms = o.call_timeout_ms;
+    if (getrandom(&c->session, sizeof(c->session), 0) != (ssize_t)sizeof(c->session))
+        c->session = (uint64_t)(uintptr_t)c ^ (uint64_t)getpid() << 32;
     c->url = strdup(url);
     if (c->url == NULL || nng_mtx_alloc(&c->mtx) != 0 || nng_cv_alloc(&c->cv, c->mtx) != 0) {
         rv = SM_ENOMEM;
@@ -285,6 +290,13 @@ client_ctx_put(sm_client *c, smi_ctx *x, bool reuse)
 int
 smi_call(sm_client *c, Smwire__Request *req, int64_t wait_ms, Smwire__Reply **repp)
 {
+    return smi_call_ex(c, req, wait_ms, false, repp);
+}
+
+int
+smi_call_ex(sm_client *c, Smwire__Request *req, int64_t wait_ms, bool unbounded,
+            Smwire__Reply **repp)
+{
     nng_msg *m = NULL;
     int rv;
 
@@ -295,12 +307,13 @@ smi_call(sm_client *c, Smwire__Request *req, int64_t wait_ms, Smwire__Reply **re
     if (rv != SM_OK)
         return rv;
     req->version = SMI_PROTO_VERSION;
+    req->session = c->session;
     req->seq = __atomic_add_fetch(&c->seq, 1, __ATOMIC_RELAXED);
     req->timeout_ms = wait_ms;
 
     int64_t call_ms = __atomic_load_n(&c->call_timeout_ms, __ATOMIC_RELAXED);
     nng_duration deadline;
-    if (wait_ms == SM_WAIT_FOREVER || call_ms == SM_WAIT_FOREVER)
+    if (unbounded || wait_ms == SM_WAIT_FOREVER || call_ms == SM_WAIT_FOREVER)
         deadline = NNG_DURATION_INFINITE;
     else if (wait_ms + call_ms > INT32_MAX)
         deadline = INT32_MAX;

@@ -2,10 +2,75 @@
  * that make one round trip and copy the reply's parts out.
  * Exported: smi_req_init, smi_obj_open, smi_obj_attach, smi_obj_release,
  * smi_call_void, smi_call_value, smi_call_values, smi_call_keys, smi_call_n,
- * smi_call_flag, smi_check_key. */
+ * smi_call_flag, smi_check_key, smi_op, smi_check_wait, smi_thread_owner,
+ * smi_obj_typed_open. */
+#include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "smi.h"
+
+uint64_t
+smi_thread_owner(void)
+{
+    static uint64_t next;
+    static __thread uint64_t mine;
+    if (mine == 0)
+        mine = __atomic_add_fetch(&next, 1, __ATOMIC_RELAXED);
+    return mine;
+}
+
+int
+smi_check_wait(int64_t timeout_ms)
+{
+    if (timeout_ms < 0 && timeout_ms != SM_WAIT_FOREVER)
+        return smi_fail(SM_EINVAL, "timeout %" PRId64 " ms", timeout_ms);
+    return SM_OK;
+}
+
+int
+smi_op(const smi_obj *o, int op_case, void *body, int64_t wait_ms, Smwire__Reply **repp)
+{
+    Smwire__Request req;
+    Smwire__ObjRef ref;
+    Smwire__Empty empty = SMWIRE__EMPTY__INIT;
+    Smwire__Reply *rep;
+
+    smi_req_init(&req, &ref, o);
+    req.op_case = (Smwire__Request__OpCase)op_case;
+    req.open = body != NULL ? body : (void *)&empty; /* every op member shares this slot */
+    req.owner = smi_thread_owner();
+    /* A condition wait holds the lock again before it answers, with no
+     * bound on that part: its transport deadline must not cut it short. */
+    bool unbounded = op_case == SMWIRE__REQUEST__OP_COND_WAIT;
+    int rv = smi_call_ex(o->c, &req, wait_ms, unbounded, &rep);
+    if (rv != SM_OK)
+        return rv;
+    if (repp != NULL)
+        *repp = rep;
+    else
+        smwire__reply__free_unpacked(rep, NULL);
+    return SM_OK;
+}
+
+int
+smi_obj_typed_open(sm_client *c, const char *name, Smwire__Open *op, size_t size, void **pp,
+                   Smwire__Reply **repp)
+{
+    smi_detail_clear();
+    if (pp == NULL)
+        return smi_fail(SM_EINVAL, "no output pointer");
+    void *p = calloc(1, size);
+    if (p == NULL)
+        return SM_ENOMEM;
+    int rv = smi_obj_open(c, name, op, (smi_obj *)p, repp);
+    if (rv != SM_OK) {
+        free(p);
+        return rv;
+    }
+    *pp = p;
+    return SM_OK;
+}
 
 void
 smi_req_init(Smwire__Request *req, Smwire__ObjRef *ref, const smi_obj *o)

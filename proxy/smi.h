@@ -59,6 +59,11 @@ int smi_token_parse(const char *token, int *type, uint64_t *id, uint64_t *nonce)
  * freed by the caller with smwire__reply__free_unpacked(*repp, NULL). Any
  * other status has its detail recorded and no reply. */
 int smi_call(sm_client *c, Smwire__Request *req, int64_t wait_ms, Smwire__Reply **repp);
+/* smi_call_ex is smi_call with no transport deadline when unbounded: for an
+ * operation whose answer may wait past its own timeout (a condition wait
+ * re-acquires its lock without one). A lost connection still ends it. */
+int smi_call_ex(sm_client *c, Smwire__Request *req, int64_t wait_ms, bool unbounded,
+                Smwire__Reply **repp);
 
 /* ---- object.c: what every proxy has */
 
@@ -87,6 +92,24 @@ int smi_call_values(const smi_obj *o, Smwire__Request *req, sm_value **valsp, si
 int smi_call_keys(const smi_obj *o, Smwire__Request *req, char ***keysp, size_t *np);
 int smi_call_n(const smi_obj *o, Smwire__Request *req, int64_t *out);
 int smi_call_flag(const smi_obj *o, Smwire__Request *req, bool *out);
+
+/* smi_op makes one round trip of operation op_case on o with body (an
+ * Empty when NULL), carrying the calling thread's identity and wait_ms as
+ * the operation's own timeout. On SM_OK, *repp (if repp is non-NULL) is the
+ * reply to free with smwire__reply__free_unpacked. */
+int smi_op(const smi_obj *o, int op_case, void *body, int64_t wait_ms, Smwire__Reply **repp);
+
+/* smi_check_wait: a timeout is >= 0 or SM_WAIT_FOREVER; SM_EINVAL otherwise. */
+int smi_check_wait(int64_t timeout_ms);
+
+/* smi_thread_owner names the calling thread within this process. */
+uint64_t smi_thread_owner(void);
+
+/* smi_obj_typed_open opens an object of type `type` with a filled Open
+ * (name NULL: anonymous) into a freshly allocated proxy of size bytes whose
+ * first member is an smi_obj; *repp as for smi_obj_open. */
+int smi_obj_typed_open(sm_client *c, const char *name, Smwire__Open *op, size_t size, void **pp,
+                       Smwire__Reply **repp);
 
 /* smi_check_key: non-NULL, 1..max bytes; SM_EINVAL otherwise. */
 int smi_check_key(const char *key, size_t max);

@@ -184,7 +184,10 @@ sm_strings_free(char **s, size_t n)
 static const char *const token_types[] = {
     [SMWIRE__OBJ_TYPE__OBJ_DICT] = "dict", [SMWIRE__OBJ_TYPE__OBJ_LIST] = "list",
     [SMWIRE__OBJ_TYPE__OBJ_VAR] = "var",   [SMWIRE__OBJ_TYPE__OBJ_ARRAY] = "array",
-    [SMWIRE__OBJ_TYPE__OBJ_NAMESPACE] = "ns",
+    [SMWIRE__OBJ_TYPE__OBJ_NAMESPACE] = "ns", [SMWIRE__OBJ_TYPE__OBJ_LOCK] = "lock",
+    [SMWIRE__OBJ_TYPE__OBJ_RLOCK] = "rlock",  [SMWIRE__OBJ_TYPE__OBJ_SEMAPHORE] = "sem",
+    [SMWIRE__OBJ_TYPE__OBJ_CONDITION] = "cond", [SMWIRE__OBJ_TYPE__OBJ_EVENT] = "event",
+    [SMWIRE__OBJ_TYPE__OBJ_BARRIER] = "barrier", [SMWIRE__OBJ_TYPE__OBJ_QUEUE] = "queue",
 };
 
 void

@@ -19,7 +19,7 @@
 
 /* ------------------------------------------------------------ dispatch table */
 
-#define CORE_MAX_OP 128
+#define CORE_MAX_OP 256 /* above the largest op field number in smwire.proto */
 
 typedef struct core_entry {
     const srv_op *op;
@@ -32,8 +32,11 @@ static pthread_once_t core_once = PTHREAD_ONCE_INIT;
 static void
 core_build_table(void)
 {
-    const srv_type *const types[] = {&srv_type_dict, &srv_type_list, &srv_type_var,
-                                     &srv_type_array, &srv_type_ns};
+    const srv_type *const types[] = {
+        &srv_type_dict,  &srv_type_list, &srv_type_var,   &srv_type_array,
+        &srv_type_ns,    &srv_type_lock, &srv_type_rlock, &srv_type_sem,
+        &srv_type_cond,  &srv_type_event, &srv_type_barrier, &srv_type_queue,
+    };
     for (size_t t = 0; t < SM_NELEM(types); t++) {
         for (size_t i = 0; i < types[t]->nops; i++) {
             const srv_op *op = &types[t]->ops[i];
@@ -60,7 +63,10 @@ srv_state_init(srv_state *st)
 void
 srv_state_fini(srv_state *st)
 {
+    st->hooks.send = NULL; /* the network is gone: waiters are freed, not answered */
+    st->hooks.kick = NULL;
     store_fini(st);
+    srv_waiters_fini(st);
     pthread_mutex_destroy(&st->lock);
 }
 
@@ -257,13 +263,15 @@ core_dispatch(srv_call *call)
 
 int
 srv_handle_into(srv_state *st, const uint8_t *data, size_t len, srv_alloc_fn alloc_fn,
-                void *alloc_arg, size_t *outlenp)
+                void *alloc_arg, void *conn, bool *parkedp, size_t *outlenp)
 {
     srv_call call;
     Smwire__Request *req;
     int rv;
 
+    *parkedp = false;
     call.st = st;
+    call.conn = conn;
     call.trash = NULL;
     call.detail[0] = '\0';
     smwire__reply__init(&call.rep);
@@ -277,6 +285,17 @@ srv_handle_into(srv_state *st, const uint8_t *data, size_t len, srv_alloc_fn all
     } else {
         call.req = req;
         rv = core_dispatch(&call);
+    }
+    if (rv == SRV_PARKED) {
+        /* The reply goes out later, from srv_answer. */
+        for (srv_trash *t = call.trash; t != NULL; t = t->next)
+            val_clear(st, &t->v);
+        pthread_mutex_unlock(&st->lock);
+        smwire__request__free_unpacked(req, NULL);
+        arena_fini(&call.arena);
+        *parkedp = true;
+        *outlenp = 0;
+        return SM_OK;
     }
     if (rv == SM_EPROTO || rv == SM_EVERSION) {
         st->bad_requests++;
@@ -315,6 +334,7 @@ int
 srv_handle_bytes(srv_state *st, const uint8_t *data, size_t len, uint8_t **outp,
                  size_t *outlenp)
 {
+    bool parked;
     *outp = NULL;
-    return srv_handle_into(st, data, len, core_malloc, outp, outlenp);
+    return srv_handle_into(st, data, len, core_malloc, outp, NULL, &parked, outlenp);
 }

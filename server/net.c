@@ -1,18 +1,32 @@
 /* net.c - nng REP socket, listeners and contexts for syncmgrd.
  *
- * Each context is a two-state machine on its own aio: RECV (waiting for a
- * request) and SEND (replying). A received request is handled inside the aio
- * callback, with no hand-off to another thread: srv_handle_into() packs the
- * reply into the very nng_msg that carried the request, which is then sent
- * on the same context. Every context goes back to RECV after its reply, so
- * the socket always has receivers.
+ * Each context runs a small state machine on its own aio: RECV (waiting
+ * for a request), then either SEND (replying at once) or PARKED (the
+ * request waits in the server for a lock, an item, ...). A received request
+ * is handled inside the aio callback, with no hand-off to another thread:
+ * srv_handle_into() packs the reply into the very nng_msg that carried the
+ * request. A parked request keeps its context (nng routes a reply sent on
+ * that context later, NNG-NOTES item 2) and its reply comes from
+ * net_send_late(), called by the core under the state lock.
+ *
+ * If every context were parked, nng would deliver no new request, and the
+ * request that would unpark them would never be read. So the number of
+ * contexts in RECV is kept at `target`: a context that parks is replaced at
+ * once from a pool of spare contexts, opened ahead of need by the timer
+ * thread (never inside an nng callback). A context whose reply has gone out
+ * returns to RECV if receivers are short, else to the spare pool.
+ *
+ * The timer thread also answers waiters whose deadline passed
+ * (srv_expire), sleeping until the earliest deadline or a kick.
  *
  * Messages larger than max_msg are refused by the transport (the connection
  * drops; clients have resend off, see NNG-NOTES).
  * Exported: net_start, net_stop. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -20,20 +34,33 @@
 
 #include "net.h"
 
-enum { CTX_RECV, CTX_SEND };
+#define NET_SPARES 8
+
+enum { CTX_RECV, CTX_SEND, CTX_PARKED, CTX_IDLE };
 
 typedef struct net_ctx {
     srv_net *net;
     nng_ctx ctx;
     nng_aio *aio;
     int state;
+    struct net_ctx *next_idle;
+    struct net_ctx *next_all;
 } net_ctx;
 
 struct srv_net {
     srv_state *st;
     nng_socket sock;
-    net_ctx *ctxs;
-    int nctx;
+    pthread_mutex_t mtx; /* guards everything below; never held across srv_* */
+    pthread_cond_t cv;
+    net_ctx *all;  /* every context, for shutdown */
+    net_ctx *idle; /* opened, not receiving */
+    int nidle;
+    int receiving; /* contexts in CTX_RECV */
+    int target;
+    uint64_t nctx;
+    bool kicked, stopping;
+    pthread_t timer;
+    bool timer_started;
 };
 
 /* net_msg_alloc is srv_handle_into's allocator: it reuses the request's
@@ -48,10 +75,40 @@ net_msg_alloc(void *arg, size_t size)
     return nng_msg_body(m);
 }
 
+/* net_recv puts c in RECV. Called with n->mtx held (nng dispatches the
+ * completion to its own threads, so no callback runs inside this call). */
+static void
+net_recv_locked(srv_net *n, net_ctx *c)
+{
+    c->state = CTX_RECV;
+    n->receiving++;
+    nng_ctx_recv(c->ctx, c->aio);
+}
+
+/* net_after_reply decides where a context goes once its reply is sent. */
+static void
+net_after_reply(net_ctx *c)
+{
+    srv_net *n = c->net;
+    pthread_mutex_lock(&n->mtx);
+    if (n->stopping) {
+        c->state = CTX_IDLE;
+    } else if (n->receiving < n->target || n->nidle >= NET_SPARES) {
+        net_recv_locked(n, c);
+    } else {
+        c->state = CTX_IDLE;
+        c->next_idle = n->idle;
+        n->idle = c;
+        n->nidle++;
+    }
+    pthread_mutex_unlock(&n->mtx);
+}
+
 static void
 net_ctx_cb(void *arg)
 {
     net_ctx *c = arg;
+    srv_net *n = c->net;
     int rv = nng_aio_result(c->aio);
 
     if (c->state == CTX_SEND) {
@@ -59,31 +116,177 @@ net_ctx_cb(void *arg)
             nng_msg_free(nng_aio_get_msg(c->aio)); /* still ours */
             nng_aio_set_msg(c->aio, NULL);
         }
-        if (rv == NNG_ECLOSED)
-            return;
-        c->state = CTX_RECV;
-        nng_ctx_recv(c->ctx, c->aio);
+        if (rv != NNG_ECLOSED)
+            net_after_reply(c);
         return;
     }
+    /* CTX_RECV completed. */
+    pthread_mutex_lock(&n->mtx);
+    n->receiving--;
+    pthread_mutex_unlock(&n->mtx);
     if (rv == NNG_ECLOSED)
         return;
     if (rv != 0) {
-        nng_ctx_recv(c->ctx, c->aio);
+        net_after_reply(c);
         return;
     }
     nng_msg *m = nng_aio_get_msg(c->aio);
-    size_t len = nng_msg_len(m);
+    nng_aio_set_msg(c->aio, NULL);
     size_t outlen;
-    /* The reply is packed into m itself: srv_handle_into has unpacked (and
-     * so copied) the request before it asks for reply space. */
-    if (srv_handle_into(c->net->st, nng_msg_body(m), len, net_msg_alloc, m, &outlen) != SM_OK) {
+    bool parked;
+    /* Mark the context parked before the core can answer it: a late reply
+     * may come from another thread as soon as the state lock is released. */
+    c->state = CTX_PARKED;
+    if (srv_handle_into(n->st, nng_msg_body(m), nng_msg_len(m), net_msg_alloc, m, c, &parked,
+                        &outlen) != SM_OK) {
         nng_msg_free(m); /* not even an error reply fits in memory */
-        nng_ctx_recv(c->ctx, c->aio);
+        net_after_reply(c);
+        return;
+    }
+    if (parked) {
+        nng_msg_free(m);
+        /* c is no longer ours to touch. Replace it as a receiver. */
+        pthread_mutex_lock(&n->mtx);
+        if (n->idle != NULL && !n->stopping) {
+            net_ctx *s = n->idle;
+            n->idle = s->next_idle;
+            n->nidle--;
+            net_recv_locked(n, s);
+        }
+        n->kicked = true; /* refill the spares */
+        pthread_cond_signal(&n->cv);
+        pthread_mutex_unlock(&n->mtx);
         return;
     }
     c->state = CTX_SEND;
     nng_aio_set_msg(c->aio, m);
     nng_ctx_send(c->ctx, c->aio);
+}
+
+/* net_send_late is the core's send hook: the reply of a parked request.
+ * Called under the state lock; copies buf. */
+static void
+net_send_late(void *arg, void *conn, const uint8_t *buf, size_t len)
+{
+    net_ctx *c = conn;
+    nng_msg *m;
+    (void)arg;
+    if (nng_msg_alloc(&m, len) != 0) {
+        srv_log(SRV_LOG_WARN, "no memory for a late reply; its caller will time out");
+        net_after_reply(c);
+        return;
+    }
+    memcpy(nng_msg_body(m), buf, len);
+    c->state = CTX_SEND;
+    nng_aio_set_msg(c->aio, m);
+    nng_ctx_send(c->ctx, c->aio);
+}
+
+/* net_kick is the core's kick hook: the earliest deadline changed. */
+static void
+net_kick(void *arg)
+{
+    srv_net *n = arg;
+    pthread_mutex_lock(&n->mtx);
+    n->kicked = true;
+    pthread_cond_signal(&n->cv);
+    pthread_mutex_unlock(&n->mtx);
+}
+
+/* net_ctx_new opens a context (idle, not receiving); NULL on failure. */
+static net_ctx *
+net_ctx_new(srv_net *n)
+{
+    net_ctx *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->net = n;
+    c->state = CTX_IDLE;
+    int rv = nng_aio_alloc(&c->aio, net_ctx_cb, c);
+    if (rv == 0) {
+        rv = nng_ctx_open(&c->ctx, n->sock);
+        if (rv != 0)
+            nng_aio_free(c->aio);
+    }
+    if (rv != 0) {
+        srv_log(SRV_LOG_WARN, "cannot open a context: %s", nng_strerror(rv));
+        free(c);
+        return NULL;
+    }
+    pthread_mutex_lock(&n->mtx);
+    c->next_all = n->all;
+    n->all = c;
+    n->nctx++;
+    pthread_mutex_unlock(&n->mtx);
+    return c;
+}
+
+/* net_refill keeps `target` contexts receiving and NET_SPARES spare. */
+static void
+net_refill(srv_net *n)
+{
+    for (;;) {
+        pthread_mutex_lock(&n->mtx);
+        if (n->stopping) {
+            pthread_mutex_unlock(&n->mtx);
+            return;
+        }
+        if (n->receiving < n->target && n->idle != NULL) {
+            net_ctx *s = n->idle;
+            n->idle = s->next_idle;
+            n->nidle--;
+            net_recv_locked(n, s);
+            pthread_mutex_unlock(&n->mtx);
+            continue;
+        }
+        bool need = n->receiving < n->target || n->nidle < NET_SPARES;
+        pthread_mutex_unlock(&n->mtx);
+        if (!need)
+            return;
+        net_ctx *c = net_ctx_new(n); /* outside the lock: it allocates */
+        if (c == NULL)
+            return; /* logged; tried again on the next kick */
+        pthread_mutex_lock(&n->mtx);
+        c->next_idle = n->idle;
+        n->idle = c;
+        n->nidle++;
+        pthread_mutex_unlock(&n->mtx);
+    }
+}
+
+static void *
+net_timer_main(void *arg)
+{
+    srv_net *n = arg;
+    for (;;) {
+        net_refill(n);
+        int64_t next = srv_expire(n->st, srv_now_ms());
+        pthread_mutex_lock(&n->mtx);
+        while (!n->kicked && !n->stopping) {
+            if (next < 0) {
+                pthread_cond_wait(&n->cv, &n->mtx);
+            } else {
+                int64_t left = next - srv_now_ms();
+                if (left <= 0)
+                    break;
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                ts.tv_sec += left / 1000;
+                ts.tv_nsec += (left % 1000) * 1000000;
+                if (ts.tv_nsec >= 1000000000) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000;
+                }
+                if (pthread_cond_timedwait(&n->cv, &n->mtx, &ts) == ETIMEDOUT)
+                    break;
+            }
+        }
+        n->kicked = false;
+        bool stop = n->stopping;
+        pthread_mutex_unlock(&n->mtx);
+        if (stop)
+            return NULL;
+    }
 }
 
 /* net_pipe_name describes the peer of pipe p for the log. */
@@ -159,9 +362,18 @@ net_start(srv_net **np, srv_state *st, const net_opts *o, FILE *ready_out)
     if (n == NULL)
         return SM_ENOMEM;
     n->st = st;
+    n->target = o->nctx;
+    pthread_mutex_init(&n->mtx, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&n->cv, &ca);
+    pthread_condattr_destroy(&ca);
     rv = nng_rep0_open(&n->sock);
     if (rv != 0) {
         srv_log(SRV_LOG_WARN, "cannot open the REP socket: %s", nng_strerror(rv));
+        pthread_cond_destroy(&n->cv);
+        pthread_mutex_destroy(&n->mtx);
         free(n);
         return SM_EINTERNAL;
     }
@@ -169,25 +381,20 @@ net_start(srv_net **np, srv_state *st, const net_opts *o, FILE *ready_out)
     nng_pipe_notify(n->sock, NNG_PIPE_EV_ADD_POST, net_pipe_cb, n);
     nng_pipe_notify(n->sock, NNG_PIPE_EV_REM_POST, net_pipe_cb, n);
 
-    n->nctx = o->nctx;
-    n->ctxs = calloc((size_t)n->nctx, sizeof(*n->ctxs));
-    if (n->ctxs == NULL)
-        goto fail;
-    for (int i = 0; i < n->nctx; i++) {
-        net_ctx *c = &n->ctxs[i];
-        c->net = n;
-        rv = nng_aio_alloc(&c->aio, net_ctx_cb, c);
-        if (rv == 0) {
-            rv = nng_ctx_open(&c->ctx, n->sock);
-            if (rv != 0) {
-                nng_aio_free(c->aio);
-                c->aio = NULL;
-            }
-        }
-        if (rv != 0) {
-            srv_log(SRV_LOG_WARN, "cannot open context %d: %s", i, nng_strerror(rv));
+    /* The hooks go in before any request can arrive. */
+    pthread_mutex_lock(&st->lock);
+    st->hooks.send = net_send_late;
+    st->hooks.kick = net_kick;
+    st->hooks.arg = n;
+    pthread_mutex_unlock(&st->lock);
+
+    for (int i = 0; i < n->target + NET_SPARES; i++) {
+        net_ctx *c = net_ctx_new(n);
+        if (c == NULL)
             goto fail;
-        }
+        c->next_idle = n->idle;
+        n->idle = c;
+        n->nidle++;
     }
     for (size_t i = 0; i < o->nurls; i++) {
         nng_listener l;
@@ -206,10 +413,12 @@ net_start(srv_net **np, srv_state *st, const net_opts *o, FILE *ready_out)
         if (ready_out != NULL)
             fprintf(ready_out, "%s\n", bound);
     }
-    for (int i = 0; i < n->nctx; i++) {
-        n->ctxs[i].state = CTX_RECV;
-        nng_ctx_recv(n->ctxs[i].ctx, n->ctxs[i].aio);
+    if (pthread_create(&n->timer, NULL, net_timer_main, n) != 0) {
+        srv_log(SRV_LOG_WARN, "cannot start the timer thread");
+        goto fail;
     }
+    n->timer_started = true;
+    net_refill(n); /* starts `target` receivers from the spares */
     *np = n;
     return SM_OK;
 fail:
@@ -222,12 +431,26 @@ net_stop(srv_net *n)
 {
     if (n == NULL)
         return;
+    pthread_mutex_lock(&n->mtx);
+    n->stopping = true;
+    pthread_cond_signal(&n->cv);
+    pthread_mutex_unlock(&n->mtx);
+    if (n->timer_started)
+        pthread_join(n->timer, NULL);
+    /* No more late replies: the core frees parked waiters unanswered. */
+    pthread_mutex_lock(&n->st->lock);
+    n->st->hooks.send = NULL;
+    n->st->hooks.kick = NULL;
+    pthread_mutex_unlock(&n->st->lock);
     nng_close(n->sock); /* every pending aio completes with NNG_ECLOSED */
-    for (int i = 0; n->ctxs != NULL && i < n->nctx; i++) {
-        if (n->ctxs[i].aio != NULL) {
-            nng_aio_free(n->ctxs[i].aio); /* waits for its callback */
-        }
+    net_ctx *c = n->all;
+    while (c != NULL) {
+        net_ctx *next = c->next_all;
+        nng_aio_free(c->aio); /* waits for its callback */
+        free(c);
+        c = next;
     }
-    free(n->ctxs);
+    pthread_cond_destroy(&n->cv);
+    pthread_mutex_destroy(&n->mtx);
     free(n);
 }

@@ -149,8 +149,77 @@ srv_obj *store_lookup(srv_state *st, uint64_t id, uint64_t nonce);
 int store_op_open(srv_call *call);
 int store_op_attach(srv_call *call, srv_obj *o);
 int store_op_release(srv_call *call, srv_obj *o);
+/* store_create makes a new anonymous object of type t (one reference, the
+ * caller's) and registers its id. */
+int store_create(srv_call *call, const srv_type *t, const Smwire__Open *op, srv_obj **out);
+/* store_ref_to_wire describes o as an ObjRef from the call's arena. */
+int store_ref_to_wire(srv_call *call, srv_obj *o, Smwire__ObjRef **out);
 /* store_fini destroys every object, named or not. */
 void store_fini(srv_state *st);
+
+/* ---- wait.c: parked requests
+ *
+ * A blocking operation that cannot proceed parks its request: srv_park()
+ * makes a waiter that remembers the network's handle for the reply (conn),
+ * joins the object's FIFO and, with a deadline, the timer heap. Whoever
+ * changes the object's state answers waiters with srv_answer(); the timer
+ * (srv_expire) answers those whose deadline passed, through the type's
+ * timeout hook. Everything here runs under st->lock. */
+
+typedef struct srv_waiter srv_waiter;
+
+typedef struct srv_wlist {
+    srv_waiter *head, *tail;
+    size_t n;
+} srv_wlist;
+
+struct srv_waiter {
+    srv_waiter *prev, *next; /* in list */
+    srv_wlist *list;         /* NULL when in none */
+    srv_obj *obj;            /* not counted; its destroy answers the waiter */
+    void *conn;
+    int op_case;
+    uint64_t session, owner;
+    int64_t deadline; /* monotonic ms; -1 for none */
+    size_t heap_idx;  /* in st->timers; SIZE_MAX when not there */
+    int64_t n;        /* per operation: rlock depth to restore, ... */
+    bool flag;        /* per operation: e.g. a condition waiter was notified */
+    srv_val val;      /* per operation: the item of a blocked put */
+};
+
+/* The value handlers return when they parked the request. Never on the wire. */
+#define SRV_PARKED (-1)
+
+/* srv_now_ms is the monotonic clock the deadlines use. */
+int64_t srv_now_ms(void);
+/* srv_park parks the current request on list (deadline from the request's
+ * timeout_ms). Returns SRV_PARKED, or SM_ENOMEM (nothing parked). *wp (may
+ * be NULL) receives the waiter for per-operation fields. */
+int srv_park(srv_call *call, srv_obj *obj, srv_wlist *list, srv_waiter **wp);
+/* srv_answer replies to w (status, and optional value / n / flag), and
+ * frees it. value NULL: no value. */
+void srv_answer(srv_state *st, srv_waiter *w, int status, const srv_val *value, int64_t n,
+                bool flag);
+/* srv_wlist_move moves w to the tail of list, without a deadline. */
+void srv_wlist_move(srv_state *st, srv_waiter *w, srv_wlist *list);
+/* srv_wlist_fail answers every waiter of list with status. */
+void srv_wlist_fail(srv_state *st, srv_wlist *list, int status);
+/* srv_expire answers the waiters whose deadline is <= now and returns the
+ * next deadline (-1: none). Takes st->lock. */
+int64_t srv_expire(srv_state *st, int64_t now);
+/* srv_waiters_fini frees every waiter without answering (shutdown). */
+void srv_waiters_fini(srv_state *st);
+
+/* ---- obj_lock.c: what a condition needs of its lock or rlock */
+bool lock_is_lock(const srv_obj *o);
+/* lock_held_by says whether the request's (session, owner) holds lk. */
+bool lock_held_by(const srv_obj *lk, const Smwire__Request *req);
+/* lock_release_all releases every level held and hands the lock on;
+ * returns the depth that was held. */
+int64_t lock_release_all(srv_state *st, srv_obj *lk);
+/* lock_enqueue queues w (a condition waiter, w->n its depth to restore)
+ * for lk; it is answered SM_OK, flag w->flag, when it holds lk again. */
+void lock_enqueue(srv_state *st, srv_obj *lk, srv_waiter *w);
 
 /* ---- core.c: the request path */
 
@@ -179,9 +248,22 @@ struct srv_type {
     void (*destroy)(srv_state *st, srv_obj *obj);
     /* fill_open puts the object's shape into an OPEN reply (may be NULL). */
     void (*fill_open)(srv_call *call, srv_obj *obj);
+    /* timeout answers a waiter whose deadline passed (NULL: SM_ETIMEDOUT). */
+    void (*timeout)(srv_state *st, srv_waiter *w);
 };
 
 extern const srv_type srv_type_dict, srv_type_list, srv_type_var, srv_type_array, srv_type_ns;
+extern const srv_type srv_type_lock, srv_type_rlock, srv_type_sem, srv_type_cond, srv_type_event,
+    srv_type_barrier, srv_type_queue;
+
+/* The network's hooks, called under st->lock. send: reply bytes for a
+ * parked request's conn (the callee copies them). kick: the earliest
+ * deadline changed; wake the timer. */
+typedef struct srv_hooks {
+    void (*send)(void *arg, void *conn, const uint8_t *buf, size_t len);
+    void (*kick)(void *arg);
+    void *arg;
+} srv_hooks;
 
 struct srv_state {
     pthread_mutex_t lock;
@@ -192,6 +274,10 @@ struct srv_state {
     bool gc_running;
     uint64_t nobjects;
     uint64_t requests, bad_requests;
+    srv_waiter **timers; /* binary min-heap on deadline */
+    size_t ntimers, captimers;
+    uint64_t nwaiters;
+    srv_hooks hooks;
 };
 
 /* A bump allocator for one reply's sub-messages. */
@@ -210,6 +296,7 @@ typedef struct srv_trash {
 
 struct srv_call {
     srv_state *st;
+    void *conn; /* where a parked request's reply goes */
     const Smwire__Request *req;
     Smwire__Reply rep;
     srv_trash *trash; /* values moved out of objects, cleared after packing */
@@ -230,10 +317,12 @@ int srv_handle_bytes(srv_state *st, const uint8_t *data, size_t len, uint8_t **o
                      size_t *outlenp);
 
 /* srv_handle_into is srv_handle_bytes packing into a buffer from alloc_fn
- * (the network layer passes one that resizes the nng message in hand). */
+ * (the network layer passes one that resizes the nng message in hand).
+ * conn is remembered if the request parks; then *parkedp is true, nothing
+ * is packed, and the reply goes later through st->hooks.send. */
 typedef void *(*srv_alloc_fn)(void *arg, size_t size);
 int srv_handle_into(srv_state *st, const uint8_t *data, size_t len, srv_alloc_fn alloc_fn,
-                    void *alloc_arg, size_t *outlenp);
+                    void *alloc_arg, void *conn, bool *parkedp, size_t *outlenp);
 
 /* call_alloc returns zeroed arena memory valid until the reply is packed;
  * NULL when out of memory. */

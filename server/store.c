@@ -10,7 +10,8 @@
  * destroyed through a work list (st->gc), so destroying a long chain of
  * containers never recurses.
  * Exported: obj_incref, obj_decref, store_lookup, store_op_open,
- * store_op_attach, store_op_release, store_fini. */
+ * store_op_attach, store_op_release, store_create, store_ref_to_wire,
+ * store_fini. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -68,11 +69,13 @@ store_lookup(srv_state *st, uint64_t id, uint64_t nonce)
 }
 
 static const srv_type *const store_types[] = {
-    &srv_type_dict, &srv_type_list, &srv_type_var, &srv_type_array, &srv_type_ns,
+    &srv_type_dict, &srv_type_list, &srv_type_var,   &srv_type_array,   &srv_type_ns,
+    &srv_type_lock, &srv_type_rlock, &srv_type_sem,  &srv_type_cond,    &srv_type_event,
+    &srv_type_barrier, &srv_type_queue,
 };
 
 static const srv_type *
-store_type(int wire_type)
+store_type_of(int wire_type)
 {
     for (size_t i = 0; i < SM_NELEM(store_types); i++)
         if (store_types[i]->wire_type == wire_type)
@@ -84,14 +87,9 @@ store_type(int wire_type)
 static int
 store_reply_obj(srv_call *call, srv_obj *o)
 {
-    Smwire__ObjRef *r = call_alloc(call, sizeof(*r));
-    if (r == NULL)
-        return SM_ENOMEM;
-    smwire__obj_ref__init(r);
-    r->id = o->id;
-    r->nonce = o->nonce;
-    r->type = o->type->wire_type;
-    call->rep.obj = r;
+    int rv = store_ref_to_wire(call, o, &call->rep.obj);
+    if (rv != SM_OK)
+        return rv;
     if (o->type->fill_open != NULL)
         o->type->fill_open(call, o);
     return SM_OK;
@@ -104,7 +102,7 @@ store_op_open(srv_call *call)
 {
     srv_state *st = call->st;
     const Smwire__Open *op = call->req->open;
-    const srv_type *t = store_type(op->type);
+    const srv_type *t = store_type_of(op->type);
     size_t nlen = strlen(op->name);
     map_ent *ne = NULL;
     srv_obj *o = NULL;
@@ -129,6 +127,31 @@ store_op_open(srv_call *call)
             return store_reply_obj(call, o);
         }
     }
+    int rv = store_create(call, t, op, &o);
+    if (rv != SM_OK)
+        return rv;
+    if (nlen > 0) {
+        o->name = strdup(op->name);
+        ne = o->name ? map_add(&st->names, op->name, nlen) : NULL;
+        if (ne == NULL) {
+            free(o->name);
+            o->name = NULL;
+            obj_decref(st, o); /* destroys it: anonymous, one reference */
+            return SM_ENOMEM;
+        }
+        ne->val.u.ref = o;
+    }
+    rv = store_reply_obj(call, o);
+    if (rv != SM_OK) /* the object exists; the client will not learn of it */
+        srv_log(SRV_LOG_WARN, "object %" PRIu64 " created but its reply failed", o->id);
+    return rv;
+}
+
+int
+store_create(srv_call *call, const srv_type *t, const Smwire__Open *op, srv_obj **out)
+{
+    srv_state *st = call->st;
+    srv_obj *o = NULL;
     int rv = t->create(call, op, &o);
     if (rv != SM_OK)
         return rv;
@@ -138,28 +161,28 @@ store_op_open(srv_call *call)
     if (getrandom(&o->nonce, sizeof(o->nonce), 0) != (ssize_t)sizeof(o->nonce))
         o->nonce = o->id * 0x9e3779b97f4a7c15ULL; /* getrandom never fails on Linux >= 3.17 */
     map_ent *ie = map_add(&st->ids, (const char *)&o->id, sizeof(o->id));
-    if (ie == NULL)
-        goto nomem;
-    ie->val.u.ref = o; /* type stays NIL: the table does not count references */
-    if (nlen > 0) {
-        o->name = strdup(op->name);
-        ne = o->name ? map_add(&st->names, op->name, nlen) : NULL;
-        if (ne == NULL) {
-            map_del(&st->ids, ie);
-            goto nomem;
-        }
-        ne->val.u.ref = o;
+    if (ie == NULL) {
+        t->destroy(st, o);
+        return SM_ENOMEM;
     }
+    ie->val.u.ref = o; /* type stays NIL: the table does not count references */
     st->nobjects++;
-    rv = store_reply_obj(call, o);
-    if (rv != SM_OK) /* the object exists; the client will not learn of it */
-        srv_log(SRV_LOG_WARN, "object %" PRIu64 " created but its reply failed", o->id);
-    return rv;
-nomem:
-    free(o->name);
-    o->name = NULL;
-    t->destroy(st, o);
-    return SM_ENOMEM;
+    *out = o;
+    return SM_OK;
+}
+
+int
+store_ref_to_wire(srv_call *call, srv_obj *o, Smwire__ObjRef **out)
+{
+    Smwire__ObjRef *r = call_alloc(call, sizeof(*r));
+    if (r == NULL)
+        return SM_ENOMEM;
+    smwire__obj_ref__init(r);
+    r->id = o->id;
+    r->nonce = o->nonce;
+    r->type = o->type->wire_type;
+    *out = r;
+    return SM_OK;
 }
 
 /* ATTACH obj -> obj: one more proxy holds obj. */

@@ -1,0 +1,106 @@
+/* obj_sem.c - counting and bounded semaphores.
+ *
+ * A semaphore is a count plus a FIFO of parked SEM.ACQUIRE calls.
+ * sem_release hands permits to parked callers, in arrival order, before it
+ * raises the count, so a stream of new acquirers cannot starve a parked one.
+ * A bounded semaphore refuses a release that would lift the count above its
+ * initial value, and so does any semaphore past INT64_MAX.
+ * Exported: srv_type_sem. */
+#include <stdlib.h>
+
+#include "srv.h"
+
+typedef struct sem {
+    srv_obj hdr;
+    int64_t value, initial;
+    bool bounded;
+    srv_wlist waiters;
+} sem;
+
+#define SEM(o) ((sem *)(o))
+
+/* SEM.ACQUIRE (timeout) -> SM_OK | SM_ETIMEDOUT */
+static int
+sem_op_acquire(srv_call *call, srv_obj *o)
+{
+    sem *s = SEM(o);
+    if (s->value > 0) {
+        s->value--;
+        return SM_OK;
+    }
+    if (call->req->timeout_ms == 0)
+        return SM_ETIMEDOUT;
+    return srv_park(call, o, &s->waiters, NULL);
+}
+
+/* SEM.RELEASE n -> SM_OK | SM_EOVERFLOW */
+static int
+sem_op_release(srv_call *call, srv_obj *o)
+{
+    sem *s = SEM(o);
+    int64_t n = call->req->sem_release->index, v;
+    if (n < 1)
+        return call_fail(call, SM_EINVAL, "release %" PRId64 " permits", n);
+    if (__builtin_add_overflow(s->value, n, &v))
+        return call_fail(call, SM_EOVERFLOW, "count past INT64_MAX");
+    if (s->bounded && v > s->initial)
+        return call_fail(call, SM_EOVERFLOW, "bounded semaphore released too many times");
+    s->value = v;
+    while (s->value > 0 && s->waiters.head != NULL) {
+        s->value--;
+        srv_answer(call->st, s->waiters.head, SM_OK, NULL, 0, false);
+    }
+    return SM_OK;
+}
+
+/* SEM.VALUE -> n */
+static int
+sem_op_value(srv_call *call, srv_obj *o)
+{
+    call->rep.n = SEM(o)->value;
+    return SM_OK;
+}
+
+static int
+sem_create(srv_call *call, const Smwire__Open *op, srv_obj **out)
+{
+    if (op->count < 0)
+        return call_fail(call, SM_EINVAL, "semaphore value %" PRId64 " < 0", op->count);
+    sem *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return SM_ENOMEM;
+    s->value = s->initial = op->count;
+    s->bounded = op->bounded;
+    *out = &s->hdr;
+    return SM_OK;
+}
+
+static void
+sem_fill_open(srv_call *call, srv_obj *o)
+{
+    call->rep.m = SEM(o)->initial;
+    call->rep.bounded = SEM(o)->bounded;
+}
+
+static void
+sem_destroy(srv_state *st, srv_obj *o)
+{
+    srv_wlist_fail(st, &SEM(o)->waiters, SM_ENOOBJ);
+    free(o);
+}
+
+static const srv_op sem_ops[] = {
+    {SMWIRE__REQUEST__OP_SEM_ACQUIRE, "sem.acquire", sem_op_acquire, SRV_OP_WRITE},
+    {SMWIRE__REQUEST__OP_SEM_RELEASE, "sem.release", sem_op_release, SRV_OP_WRITE},
+    {SMWIRE__REQUEST__OP_SEM_VALUE, "sem.value", sem_op_value, SRV_OP_READ},
+};
+
+const srv_type srv_type_sem = {
+    .name = "semaphore",
+    .wire_type = SMWIRE__OBJ_TYPE__OBJ_SEMAPHORE,
+    .ops = sem_ops,
+    .nops = SM_NELEM(sem_ops),
+    .create = sem_create,
+    .destroy = sem_destroy,
+    .fill_open = sem_fill_open,
+};
