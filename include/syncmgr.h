@@ -456,8 +456,13 @@ SM_API int sm_ns_list(sm_ns *ns, char ***namesp, size_t *np);
  * answered when it may proceed or when its timeout_ms passes (SM_NOWAIT:
  * answer at once; SM_WAIT_FOREVER: no bound). Waiters are served first come
  * first served. The client's call deadline is added on top of timeout_ms,
- * so the transport never gives up before the operation does. These proxies
- * have the same open/new/attach/token/close set as the objects above.
+ * so the transport never gives up before the operation does. A negative
+ * timeout other than SM_WAIT_FOREVER is SM_EINVAL. These proxies have the
+ * same open/new/attach/token/close set as the objects above.
+ *
+ * Until sessions land, a request parked by a client that then dies stays
+ * parked: it may later be granted a lock or handed a queue item that no
+ * one receives (as with Python's manager).
  *
  * Ownership of a lock or rlock is per thread of a client: another thread of
  * the same process, or another process, is another owner. */

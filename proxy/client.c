@@ -315,8 +315,8 @@ smi_call_ex(sm_client *c, Smwire__Request *req, int64_t wait_ms, bool unbounded,
     nng_duration deadline;
     if (unbounded || wait_ms == SM_WAIT_FOREVER || call_ms == SM_WAIT_FOREVER)
         deadline = NNG_DURATION_INFINITE;
-    else if (wait_ms + call_ms > INT32_MAX)
-        deadline = INT32_MAX;
+    else if (wait_ms > (int64_t)INT32_MAX - call_ms)
+        deadline = NNG_DURATION_INFINITE; /* beyond ~24 days: no bound in practice */
     else
         deadline = (nng_duration)(wait_ms + call_ms);
 

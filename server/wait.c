@@ -150,7 +150,11 @@ srv_park(srv_call *call, srv_obj *obj, srv_wlist *list, srv_waiter **wp)
     w->owner = req->owner;
     w->heap_idx = SIZE_MAX;
     w->val.type = SM_NIL;
-    w->deadline = req->timeout_ms < 0 ? -1 : srv_now_ms() + req->timeout_ms;
+    int64_t now = srv_now_ms();
+    if (req->timeout_ms < 0 || req->timeout_ms > INT64_MAX - now)
+        w->deadline = -1; /* forever, or so far off that it is the same */
+    else
+        w->deadline = now + req->timeout_ms;
     if (w->deadline >= 0 && !heap_push(st, w)) {
         free(w);
         return SM_ENOMEM;
