@@ -12,25 +12,38 @@
  *   dict.set  sm_dict_set(d, key, 32-byte string) against a real syncmgrd.
  *   dict.get  sm_dict_get(d, key, &v) of that value.
  *
- * Concurrency: N client threads in this one process, each with its own connection (its own
- * sm_client, or its own REQ socket for the echo), each doing one call at a time with its own
- * 16-byte key in one shared dict. Threads, not processes: nng's task threads are per process,
- * so 16 clients in one process share one nng thread pool on the client side; both halves of
- * the comparison are built the same way, so the ratio is fair, but absolute figures differ from
- * 16 separate processes.
+ * Concurrency: N client threads in this one process, each doing one call at a time with its
+ * own 16-byte key in one shared dict. Two ways to connect them (the `conn` column):
  *
- * A cell runs until it has done --ops calls in total or --seconds have passed, whichever comes
- * first. It runs as --rounds slices (default 8), interleaved with the other two cells of its
- * transport and client count (echo, set, get, echo, set, get, ...), so that load from elsewhere
- * on a shared machine hits all three rather than skewing one ratio. In each slice every thread
- * connects and warms up (SMB_WARMUP calls) before a barrier; timing starts after it.
+ *   own       each thread has its own connection: its own sm_client (+ sm_dict), or its own REQ
+ *             socket (+ one context) for the echo. N sockets, N pipes.
+ *   shared    all N threads share ONE connection, opened before they start: one sm_client and
+ *             one sm_dict (the client's context pool then holds up to N contexts, one per call
+ *             in flight), or one REQ socket on which each thread opens its own context for the
+ *             echo. N live REQ contexts on one socket, whose one dialer makes one pipe: nng's
+ *             REQ sends one request at a time per pipe and every context takes the socket's
+ *             lock. Run only for N > 1 (with one thread it is `own`).
+ *
+ * Threads, not processes: nng's task threads are per process, so 16 clients in one process
+ * share one nng thread pool on the client side; both halves of the comparison are built the
+ * same way, so the ratio is fair, but absolute figures differ from 16 separate processes.
+ *
+ * A cell (transport, client count, conn, op) runs until it has done --ops calls in total or
+ * --seconds have passed, whichever comes first. It runs as --rounds slices (default 8),
+ * interleaved with the other cells of its transport and client count (echo, set, get, then the
+ * same shared, then again), so that load from elsewhere on a shared machine hits all of them
+ * rather than skewing one ratio. In each slice every thread connects (or takes the shared
+ * connection), then all warm up together (SMB_WARMUP calls each; together, so that a shared
+ * client's pool grows to N contexts), and timing starts after a barrier.
  *
  * Reported per cell, over all its slices: ops/s (completed calls / timed wall time, each slice
  * timed from its first thread's start to its last thread's end), p50/p99 of per-call latency
  * (nearest rank), CPU per call of this process (all client threads, getrusage) and of the
- * server (/proc/PID/stat, 10 ms ticks), and the ratio of syncmgr's ops/s to the echo's ops/s
- * for the same transport and client count. On a shared machine the CPU per call is the steadier
- * figure: ops/s and latency move with whatever else runs.
+ * server (/proc/PID/stat, 10 ms ticks), `vs echo`: the ratio of the cell's ops/s to the echo's
+ * ops/s for the same transport, client count and conn (so dict.set/shared is compared with the
+ * shared echo), and `vs own`: a shared cell's ops/s over its own-connection twin's. On a shared
+ * machine the CPU per call is the steadier figure: ops/s and latency move with whatever else
+ * runs.
  *
  * Servers: syncmgrd (SMB_SYNCMGRD) is fork/exec'd with --listen URL --ready-fd N --log-level
  * warn and reports its URL(s) then an empty line on fd N. The echo server is this same program
@@ -88,6 +101,12 @@
 
 typedef enum smb_op { SMB_ECHO = 0, SMB_SET = 1, SMB_GET = 2 } smb_op;
 static const char *const smb_op_names[] = {"echo", "dict.set", "dict.get"};
+#define SMB_NOPS 3
+
+/* How the client threads of a cell connect: one connection each, or all on one. */
+typedef enum smb_conn_mode { SMB_OWN = 0, SMB_SHARED = 1 } smb_conn_mode;
+static const char *const smb_conn_names[] = {"own", "shared"};
+#define SMB_NMODES 2
 
 /* ------------------------------------------------------------------ options */
 
@@ -97,6 +116,8 @@ typedef struct smb_opts {
     bool do_ipc;
     bool do_tcp;
     int rounds;      /* slices per cell, interleaved across echo/set/get */
+    bool do_own;     /* the one-connection-per-thread cells */
+    bool do_shared;  /* the one-connection-for-all cells (client counts > 1 only) */
     const char *csv; /* NULL: no CSV */
     int clients[SMB_MAX_CLIENT_COUNTS];
     int nclients;
@@ -401,14 +422,18 @@ smb_echo_main(const char *url, const char *fdstr)
 
 /* ------------------------------------------------------------------ clients */
 
-/* One client's connection: a REQ socket for the echo, an sm_client + dict proxy for syncmgr. */
+/* One client's connection: a REQ socket for the echo, an sm_client + dict proxy for syncmgr.
+ * In a shared cell a thread's smb_conn borrows the slice's socket or client (borrowed) and, for
+ * the echo, still opens its own context and aio on that socket. */
 typedef struct smb_conn {
     nng_socket sock;
-    bool sock_open;
-    nng_ctx ctx;  /* the echo's one REQ context, reused for every call */
+    bool sock_open; /* sock was opened here: ours to close */
+    nng_ctx ctx;    /* the echo's one REQ context, reused for every call */
+    bool ctx_open;
     nng_aio *aio; /* and its aio: the same path libsyncmgr's proxy takes */
     sm_client *cli;
     sm_dict *dict;
+    bool borrowed; /* cli and dict belong to the slice (shared cell): not ours to close */
 } smb_conn;
 
 typedef struct smb_cell {
@@ -418,8 +443,10 @@ typedef struct smb_cell {
     double seconds;
     uint64_t max_ops;
     pid_t server_pid;
+    const smb_conn *shared; /* a shared cell's one connection; NULL: one per thread */
 
-    pthread_barrier_t ready;   /* everyone connected and warm: the clock starts */
+    pthread_barrier_t opened;  /* everyone connected: the warm-up starts, all at once */
+    pthread_barrier_t ready;   /* everyone warm: the clock starts */
     pthread_barrier_t done;    /* everyone finished: teardown may begin */
     atomic_uint_fast64_t next; /* next op slot to claim */
     atomic_uint_fast64_t errors;
@@ -519,50 +546,94 @@ smb_call(smb_conn *cn, smb_op op, const char *key, const char *val, char *why, s
     return 0;
 }
 
-/* Opens the connection and warms it up (for dict.get that also stores the key). Returns 0 or
- * -1 with why in buf; on -1 whatever was opened is still in cn for smb_conn_close. */
+/* Opens a REQ socket with resend disabled and dials url (blocking). Returns 0 or -1 with why in
+ * buf; on -1 whatever was opened is still in cn for smb_conn_close. */
 static int
-smb_conn_open(smb_conn *cn, const smb_cell *c, const char *key, const char *val, char *why,
+smb_sock_open(smb_conn *cn, const char *url, char *why, size_t whylen)
+{
+    int rv = nng_req0_open(&cn->sock);
+    if (rv != 0) {
+        snprintf(why, whylen, "nng_req0_open: %s", nng_strerror(rv));
+        return -1;
+    }
+    cn->sock_open = true;
+    rv = nng_socket_set_ms(cn->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    if (rv == 0)
+        rv = nng_dial(cn->sock, url, NULL, 0);
+    if (rv != 0) {
+        snprintf(why, whylen, "nng socket setup / dial %s: %s", url, nng_strerror(rv));
+        return -1;
+    }
+    return 0;
+}
+
+/* Opens cn's own REQ context (resend disabled) and aio on cn->sock. As smb_sock_open. */
+static int
+smb_ctx_open(smb_conn *cn, char *why, size_t whylen)
+{
+    int rv = nng_ctx_open(&cn->ctx, cn->sock);
+    if (rv == 0) {
+        cn->ctx_open = true;
+        rv = nng_ctx_set_ms(cn->ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+    }
+    if (rv == 0)
+        rv = nng_aio_alloc(&cn->aio, NULL, NULL);
+    if (rv == 0)
+        nng_aio_set_timeout(cn->aio, SMB_CALL_TIMEOUT_MS);
+    if (rv != 0) {
+        snprintf(why, whylen, "nng context setup: %s", nng_strerror(rv));
+        return -1;
+    }
+    return 0;
+}
+
+/* Opens an sm_client on url and the benchmark's dict on it. As smb_sock_open. */
+static int
+smb_sm_open(smb_conn *cn, const char *url, char *why, size_t whylen)
+{
+    int rv = sm_client_open(&cn->cli, url, NULL);
+    if (rv == SM_OK)
+        rv = sm_dict_open(cn->cli, SMB_DICT_NAME, &cn->dict);
+    if (rv != SM_OK) {
+        char tmp[200];
+        smb_sm_why(tmp, sizeof(tmp), rv);
+        snprintf(why, whylen, "%s %.100s: %.120s", cn->cli ? "sm_dict_open" : "sm_client_open",
+                 url, tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* Opens a thread's connection: its own, or in a shared cell the slice's one (plus, for the
+ * echo, a context of its own on that socket). As smb_sock_open. */
+static int
+smb_conn_open(smb_conn *cn, const smb_cell *c, char *why, size_t whylen)
+{
+    if (c->shared != NULL) {
+        cn->sock = c->shared->sock;
+        cn->cli = c->shared->cli;
+        cn->dict = c->shared->dict;
+        cn->borrowed = true;
+        return c->op == SMB_ECHO ? smb_ctx_open(cn, why, whylen) : 0;
+    }
+    if (c->op == SMB_ECHO) {
+        if (smb_sock_open(cn, c->url, why, whylen) != 0)
+            return -1;
+        return smb_ctx_open(cn, why, whylen);
+    }
+    return smb_sm_open(cn, c->url, why, whylen);
+}
+
+/* Warms the connection up (for dict.get that also stores the key). Returns 0 or -1 with why
+ * in buf. */
+static int
+smb_conn_warm(smb_conn *cn, smb_op op, const char *key, const char *val, char *why,
               size_t whylen)
 {
-    if (c->op == SMB_ECHO) {
-        int rv = nng_req0_open(&cn->sock);
-        if (rv != 0) {
-            snprintf(why, whylen, "nng_req0_open: %s", nng_strerror(rv));
-            return -1;
-        }
-        cn->sock_open = true;
-        rv = nng_socket_set_ms(cn->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-        if (rv == 0)
-            rv = nng_dial(cn->sock, c->url, NULL, 0);
-        if (rv == 0)
-            rv = nng_ctx_open(&cn->ctx, cn->sock);
-        if (rv == 0)
-            rv = nng_ctx_set_ms(cn->ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-        if (rv == 0)
-            rv = nng_aio_alloc(&cn->aio, NULL, NULL);
-        if (rv == 0)
-            nng_aio_set_timeout(cn->aio, SMB_CALL_TIMEOUT_MS);
-        if (rv != 0) {
-            snprintf(why, whylen, "nng socket setup / dial %s: %s", c->url, nng_strerror(rv));
-            return -1;
-        }
-    } else {
-        int rv = sm_client_open(&cn->cli, c->url, NULL);
-        if (rv == SM_OK)
-            rv = sm_dict_open(cn->cli, SMB_DICT_NAME, &cn->dict);
-        if (rv != SM_OK) {
-            char tmp[200];
-            smb_sm_why(tmp, sizeof(tmp), rv);
-            snprintf(why, whylen, "%s %s: %s", cn->cli ? "sm_dict_open" : "sm_client_open", c->url,
-                     tmp);
-            return -1;
-        }
-    }
     for (int i = 0; i < SMB_WARMUP; i++) {
-        if (c->op == SMB_GET && smb_call(cn, SMB_SET, key, val, why, whylen) != 0)
+        if (op == SMB_GET && smb_call(cn, SMB_SET, key, val, why, whylen) != 0)
             return -1;
-        if (smb_call(cn, c->op, key, val, why, whylen) != 0)
+        if (smb_call(cn, op, key, val, why, whylen) != 0)
             return -1;
     }
     return 0;
@@ -571,12 +642,16 @@ smb_conn_open(smb_conn *cn, const smb_cell *c, const char *key, const char *val,
 static void
 smb_conn_close(smb_conn *cn)
 {
-    sm_dict_close(cn->dict);
-    sm_client_close(cn->cli);
-    if (cn->sock_open)
-        nng_close(cn->sock); /* closes its context too */
+    if (cn->ctx_open)
+        nng_ctx_close(cn->ctx);
     if (cn->aio != NULL)
         nng_aio_free(cn->aio);
+    if (!cn->borrowed) {
+        sm_dict_close(cn->dict);
+        sm_client_close(cn->cli);
+    }
+    if (cn->sock_open)
+        nng_close(cn->sock);
     memset(cn, 0, sizeof(*cn));
 }
 
@@ -594,7 +669,10 @@ smb_worker_main(void *arg)
         val[i] = (char)('a' + (w->id + i) % 26);
     val[SMB_VAL_LEN] = '\0';
 
-    bool ok = smb_conn_open(&cn, c, key, val, why, sizeof(why)) == 0;
+    bool ok = smb_conn_open(&cn, c, why, sizeof(why)) == 0;
+    pthread_barrier_wait(&c->opened);
+    if (ok)
+        ok = smb_conn_warm(&cn, c->op, key, val, why, sizeof(why)) == 0;
     if (!ok) {
         smb_cell_fail(c, "setup", w->id, why);
         pthread_mutex_lock(&c->mu);
@@ -651,6 +729,7 @@ smb_worker_main(void *arg)
 typedef struct smb_result {
     const char *transport;
     smb_op op;
+    smb_conn_mode mode;
     int clients;
     bool ran;     /* false: n/a, see err */
     uint64_t ops; /* completed calls */
@@ -659,7 +738,8 @@ typedef struct smb_result {
     double ops_s;
     double p50_us, p99_us;
     double cli_cpu_us, srv_cpu_us; /* per call; NAN if unknown */
-    double ratio; /* ops_s / echo ops_s (same transport and clients); NAN for echo or n/a */
+    double ratio;  /* ops_s / echo ops_s (same transport, clients, mode); NAN for echo or n/a */
+    double vs_own; /* shared: ops_s / the own cell's ops_s (same transport, clients, op) */
     char err[256];
 } smb_result;
 
@@ -695,10 +775,11 @@ typedef struct smb_acc {
 } smb_acc;
 
 /* Runs one slice of a cell (nthreads clients, at most seconds and max_ops calls) and adds it
- * to acc. Problems land in acc->err and acc->errors; never fails as a whole. */
+ * to acc. A shared slice opens its one connection here, before the threads start, and closes it
+ * after they are gone. Problems land in acc->err and acc->errors; never fails as a whole. */
 static void
-smb_run_slice(smb_op op, int nthreads, const char *url, pid_t server_pid, double seconds,
-              uint64_t max_ops, smb_acc *acc)
+smb_run_slice(smb_op op, smb_conn_mode mode, int nthreads, const char *url, pid_t server_pid,
+              double seconds, uint64_t max_ops, smb_acc *acc)
 {
     if (max_ops > acc->cap - acc->n)
         max_ops = acc->cap - acc->n;
@@ -713,6 +794,23 @@ smb_run_slice(smb_op op, int nthreads, const char *url, pid_t server_pid, double
         free(w);
         return;
     }
+    smb_conn shared;
+    memset(&shared, 0, sizeof(shared));
+    if (mode == SMB_SHARED) {
+        char why[256];
+        int rv = op == SMB_ECHO ? smb_sock_open(&shared, url, why, sizeof(why))
+                                : smb_sm_open(&shared, url, why, sizeof(why));
+        if (rv != 0) {
+            if (acc->err[0] == '\0')
+                snprintf(acc->err, sizeof(acc->err), "shared connection: %.200s", why);
+            acc->errors++;
+            smb_conn_close(&shared);
+            free(c);
+            free(w);
+            return;
+        }
+        c->shared = &shared;
+    }
     uint64_t *lat = acc->lat + acc->n;
     c->op = op;
     c->url = url;
@@ -724,6 +822,7 @@ smb_run_slice(smb_op op, int nthreads, const char *url, pid_t server_pid, double
     atomic_init(&c->next, 0);
     atomic_init(&c->errors, 0);
     pthread_mutex_init(&c->mu, NULL);
+    pthread_barrier_init(&c->opened, NULL, (unsigned)nthreads);
     pthread_barrier_init(&c->ready, NULL, (unsigned)nthreads);
     pthread_barrier_init(&c->done, NULL, (unsigned)nthreads);
 
@@ -738,6 +837,7 @@ smb_run_slice(smb_op op, int nthreads, const char *url, pid_t server_pid, double
     }
     for (int i = 0; i < nthreads; i++)
         pthread_join(w[i].tid, NULL);
+    smb_conn_close(&shared); /* a no-op unless shared */
 
     uint64_t claimed = atomic_load(&c->next);
     size_t n = (size_t)(claimed < max_ops ? claimed : max_ops);
@@ -756,6 +856,7 @@ smb_run_slice(smb_op op, int nthreads, const char *url, pid_t server_pid, double
         acc->srv_cpu_us += c->srv_cpu1 - c->srv_cpu0;
     }
 
+    pthread_barrier_destroy(&c->opened);
     pthread_barrier_destroy(&c->ready);
     pthread_barrier_destroy(&c->done);
     pthread_mutex_destroy(&c->mu);
@@ -765,13 +866,15 @@ smb_run_slice(smb_op op, int nthreads, const char *url, pid_t server_pid, double
 
 /* Turns an accumulated cell into a result row (sorts acc->lat). */
 static void
-smb_finish(smb_acc *acc, const char *transport, smb_op op, int nthreads, smb_result *r)
+smb_finish(smb_acc *acc, const char *transport, smb_op op, smb_conn_mode mode, int nthreads,
+           smb_result *r)
 {
     memset(r, 0, sizeof(*r));
     r->transport = transport;
     r->op = op;
+    r->mode = mode;
     r->clients = nthreads;
-    r->ratio = r->p50_us = r->p99_us = r->cli_cpu_us = r->srv_cpu_us = NAN;
+    r->vs_own = r->ratio = r->p50_us = r->p99_us = r->cli_cpu_us = r->srv_cpu_us = NAN;
     r->errors = acc->errors;
     snprintf(r->err, sizeof(r->err), "%s", acc->err);
     if (acc->n == 0 || acc->secs <= 0) {
@@ -810,30 +913,32 @@ smb_fmt_num(char *buf, size_t len, double v, const char *fmt_kind)
 static void
 smb_print_header(FILE *f)
 {
-    fprintf(f, "%-9s %7s %-8s %8s %6s %9s %8s %8s %8s %8s %7s %6s\n", "transport", "clients", "op",
-            "ops", "secs", "ops/s", "p50 us", "p99 us", "cpu cli", "cpu srv", "vs echo", "errors");
-    fprintf(f, "%-9s %7s %-8s %8s %6s %9s %8s %8s %8s %8s %7s %6s\n", "", "", "", "", "", "", "",
-            "", "us/op", "us/op", "", "");
+    fprintf(f, "%-9s %7s %-6s %-8s %8s %6s %9s %8s %8s %8s %8s %7s %6s %6s\n", "transport",
+            "clients", "conn", "op", "ops", "secs", "ops/s", "p50 us", "p99 us", "cpu cli",
+            "cpu srv", "vs echo", "vs own", "errors");
+    fprintf(f, "%-9s %7s %-6s %-8s %8s %6s %9s %8s %8s %8s %8s %7s %6s %6s\n", "", "", "", "", "",
+            "", "", "", "", "us/op", "us/op", "", "", "");
 }
 
 static void
 smb_print_row(FILE *f, const smb_result *r)
 {
     if (!r->ran) {
-        fprintf(f, "%-9s %7d %-8s  n/a: %s\n", r->transport, r->clients, smb_op_names[r->op],
-                r->err);
+        fprintf(f, "%-9s %7d %-6s %-8s  n/a: %s\n", r->transport, r->clients,
+                smb_conn_names[r->mode], smb_op_names[r->op], r->err);
         return;
     }
-    char ops_s[32], p50[32], p99[32], cc[32], sc[32], ratio[32];
+    char ops_s[32], p50[32], p99[32], cc[32], sc[32], ratio[32], vs_own[32];
     smb_fmt_num(ops_s, sizeof(ops_s), r->ops_s, "int");
     smb_fmt_num(p50, sizeof(p50), r->p50_us, "1");
     smb_fmt_num(p99, sizeof(p99), r->p99_us, "1");
     smb_fmt_num(cc, sizeof(cc), r->cli_cpu_us, "1");
     smb_fmt_num(sc, sizeof(sc), r->srv_cpu_us, "1");
     smb_fmt_num(ratio, sizeof(ratio), r->ratio, "2");
-    fprintf(f, "%-9s %7d %-8s %8" PRIu64 " %6.2f %9s %8s %8s %8s %8s %7s %6" PRIu64 "\n",
-            r->transport, r->clients, smb_op_names[r->op], r->ops, r->secs, ops_s, p50, p99, cc, sc,
-            ratio, r->errors);
+    smb_fmt_num(vs_own, sizeof(vs_own), r->vs_own, "2");
+    fprintf(f, "%-9s %7d %-6s %-8s %8" PRIu64 " %6.2f %9s %8s %8s %8s %8s %7s %6s %6" PRIu64 "\n",
+            r->transport, r->clients, smb_conn_names[r->mode], smb_op_names[r->op], r->ops, r->secs,
+            ops_s, p50, p99, cc, sc, ratio, vs_own, r->errors);
 }
 
 static int
@@ -844,8 +949,8 @@ smb_write_csv(const char *path, const smb_result *res, size_t n)
         fprintf(stderr, "bench_rt: %s: %s\n", path, strerror(errno));
         return -1;
     }
-    fprintf(f, "transport,clients,op,ops,errors,secs,ops_per_s,p50_us,p99_us,"
-               "cli_cpu_us_per_op,srv_cpu_us_per_op,ratio_vs_echo,note\n");
+    fprintf(f, "transport,clients,conn,op,ops,errors,secs,ops_per_s,p50_us,p99_us,"
+               "cli_cpu_us_per_op,srv_cpu_us_per_op,ratio_vs_echo,ratio_vs_own,note\n");
     for (size_t i = 0; i < n; i++) {
         const smb_result *r = &res[i];
         char note[256];
@@ -853,9 +958,11 @@ smb_write_csv(const char *path, const smb_result *res, size_t n)
         for (const char *p = r->err; *p && k < sizeof(note) - 1; p++)
             note[k++] = (*p == ',' || *p == '"' || *p == '\n') ? ';' : *p;
         note[k] = '\0';
-        fprintf(f, "%s,%d,%s,%" PRIu64 ",%" PRIu64 ",%.3f,%.1f,%.2f,%.2f,%.2f,%.2f,%.4f,%s\n",
-                r->transport, r->clients, smb_op_names[r->op], r->ops, r->errors, r->secs, r->ops_s,
-                r->p50_us, r->p99_us, r->cli_cpu_us, r->srv_cpu_us, r->ratio, note);
+        fprintf(f,
+                "%s,%d,%s,%s,%" PRIu64 ",%" PRIu64 ",%.3f,%.1f,%.2f,%.2f,%.2f,%.2f,%.4f,%.4f,%s\n",
+                r->transport, r->clients, smb_conn_names[r->mode], smb_op_names[r->op], r->ops,
+                r->errors, r->secs, r->ops_s, r->p50_us, r->p99_us, r->cli_cpu_us, r->srv_cpu_us,
+                r->ratio, r->vs_own, note);
     }
     if (fclose(f) != 0) {
         fprintf(stderr, "bench_rt: %s: %s\n", path, strerror(errno));
@@ -886,13 +993,16 @@ smb_usage(FILE *f)
 {
     fprintf(f,
             "usage: bench_rt [--seconds S] [--ops N] [--only ipc|tcp] [--clients LIST]\n"
-            "                [--rounds R] [--csv FILE]\n"
+            "                [--conn own|shared|both] [--rounds R] [--csv FILE]\n"
             "  --seconds S     time bound per cell (default 2)\n"
             "  --ops N         op bound per cell, all clients together (default 200000)\n"
-            "  --rounds R      run each cell as R slices, interleaved with the other two cells\n"
+            "  --rounds R      run each cell as R slices, interleaved with the other cells\n"
             "                  of its transport and client count (default 8)\n"
             "  --only T        run only transport T (ipc or tcp)\n"
             "  --clients LIST  comma-separated client counts (default 1,16; each 1..%d)\n"
+            "  --conn C        own: one connection per client thread; shared: all client\n"
+            "                  threads on one sm_client / one REQ socket (counts > 1 only);\n"
+            "                  both (default)\n"
             "  --csv FILE      also write the results as CSV\n",
             SMB_MAX_CLIENTS);
 }
@@ -904,6 +1014,7 @@ smb_parse(int argc, char **argv, smb_opts *o)
     o->max_ops = 200000;
     o->do_ipc = o->do_tcp = true;
     o->rounds = 8;
+    o->do_own = o->do_shared = true;
     o->csv = NULL;
     o->clients[0] = 1;
     o->clients[1] = 16;
@@ -966,6 +1077,13 @@ smb_parse(int argc, char **argv, smb_opts *o)
                 return -1;
             }
             o->rounds = (int)n;
+        } else if (strcmp(a, "--conn") == 0) {
+            if (strcmp(v, "own") != 0 && strcmp(v, "shared") != 0 && strcmp(v, "both") != 0) {
+                fprintf(stderr, "bench_rt: --conn wants own, shared or both\n");
+                return -1;
+            }
+            o->do_own = strcmp(v, "shared") != 0;
+            o->do_shared = strcmp(v, "own") != 0;
         } else if (strcmp(a, "--csv") == 0) {
             o->csv = v;
         } else {
@@ -997,45 +1115,62 @@ smb_run_transport(const smb_opts *o, const char *transport, const char *dir, smb
     smb_print_header(stdout);
     fflush(stdout);
 
-    /* The three cells of one client count run interleaved, in o->rounds slices each (echo,
-     * set, get, echo, set, get, ...), so a burst of load from elsewhere on this shared
-     * machine lands on all three instead of skewing one ratio. */
+    /* The cells of one client count run interleaved, in o->rounds slices each (echo, set, get,
+     * echo/shared, set/shared, get/shared, echo, ...), so a burst of load from elsewhere on
+     * this shared machine lands on all of them instead of skewing one ratio. */
     for (int k = 0; k < o->nclients; k++) {
         int nc = o->clients[k];
-        smb_acc acc[3];
-        bool up[3] = {echo_up, sm_up, sm_up};
+        bool on[SMB_NMODES] = {o->do_own, o->do_shared && nc > 1};
+        bool up[SMB_NOPS] = {echo_up, sm_up, sm_up};
+        smb_acc acc[SMB_NMODES][SMB_NOPS];
         memset(acc, 0, sizeof(acc));
-        for (int op = SMB_ECHO; op <= SMB_GET; op++) {
-            acc[op].cap = (size_t)o->max_ops;
-            acc[op].lat = malloc(acc[op].cap * sizeof(*acc[op].lat));
-            if (acc[op].lat == NULL) {
-                fprintf(stderr, "bench_rt: out of memory for %" PRIu64 " latencies\n", o->max_ops);
-                exit(1);
+        for (int m = 0; m < SMB_NMODES; m++) {
+            for (int op = 0; op < SMB_NOPS && on[m]; op++) {
+                smb_acc *a = &acc[m][op];
+                a->cap = (size_t)o->max_ops;
+                a->lat = malloc(a->cap * sizeof(*a->lat));
+                if (a->lat == NULL) {
+                    fprintf(stderr, "bench_rt: out of memory for %" PRIu64 " latencies\n",
+                            o->max_ops);
+                    exit(1);
+                }
+                if (!up[op])
+                    snprintf(a->err, sizeof(a->err), "%.250s", op == SMB_ECHO ? err_echo : err_sm);
             }
-            if (!up[op])
-                snprintf(acc[op].err, sizeof(acc[op].err), "%s",
-                         op == SMB_ECHO ? err_echo : err_sm);
         }
         double slice_s = o->seconds / o->rounds;
         uint64_t slice_ops = (o->max_ops + (uint64_t)o->rounds - 1) / (uint64_t)o->rounds;
         for (int round = 0; round < o->rounds; round++) {
-            for (int op = SMB_ECHO; op <= SMB_GET; op++) {
-                if (!up[op])
-                    continue;
-                const smb_server *s = op == SMB_ECHO ? &echo : &sm;
-                smb_run_slice((smb_op)op, nc, s->url, s->pid, slice_s, slice_ops, &acc[op]);
+            for (int m = 0; m < SMB_NMODES; m++) {
+                for (int op = 0; op < SMB_NOPS && on[m]; op++) {
+                    if (!up[op])
+                        continue;
+                    const smb_server *s = op == SMB_ECHO ? &echo : &sm;
+                    smb_run_slice((smb_op)op, (smb_conn_mode)m, nc, s->url, s->pid, slice_s,
+                                  slice_ops, &acc[m][op]);
+                }
             }
         }
-        smb_result *echo_r = &res[*nres];
-        for (int op = SMB_ECHO; op <= SMB_GET; op++) {
-            smb_result *r = &res[(*nres)++];
-            smb_finish(&acc[op], transport, (smb_op)op, nc, r);
-            free(acc[op].lat);
-            if (op != SMB_ECHO && r->ran && echo_r->ran && echo_r->ops_s > 0)
-                r->ratio = r->ops_s / echo_r->ops_s;
-            smb_print_row(stdout, r);
-            if (r->ran && r->err[0] != '\0')
-                printf("          (first error: %s)\n", r->err);
+        const smb_result *own_r = NULL; /* this count's own cells, for vs own */
+        for (int m = 0; m < SMB_NMODES; m++) {
+            if (!on[m])
+                continue;
+            smb_result *echo_r = &res[*nres];
+            if (m == SMB_OWN)
+                own_r = echo_r;
+            for (int op = 0; op < SMB_NOPS; op++) {
+                smb_result *r = &res[(*nres)++];
+                smb_finish(&acc[m][op], transport, (smb_op)op, (smb_conn_mode)m, nc, r);
+                free(acc[m][op].lat);
+                if (op != SMB_ECHO && r->ran && echo_r->ran && echo_r->ops_s > 0)
+                    r->ratio = r->ops_s / echo_r->ops_s;
+                if (m == SMB_SHARED && r->ran && own_r != NULL && own_r[op].ran &&
+                    own_r[op].ops_s > 0)
+                    r->vs_own = r->ops_s / own_r[op].ops_s;
+                smb_print_row(stdout, r);
+                if (r->ran && r->err[0] != '\0')
+                    printf("          (first error: %s)\n", r->err);
+            }
         }
         fflush(stdout);
     }
@@ -1060,13 +1195,22 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     printf("bench_rt: syncmgr dict set/get vs raw nng REQ/REP echo (nng %s)\n", nng_version());
+    printf("command:");
+    for (int i = 0; i < argc; i++)
+        printf(" %s", argv[i]);
+    printf("\n");
     smb_print_machine("start");
     printf("key %d B, value %d B, echo payload %d B; each cell: %" PRIu64
            " ops or %.1f s, whichever first,\n  run as %d interleaved slices "
            "(echo, set, get, echo, ...); %d untimed warm-up calls per client per slice\n",
            SMB_KEY_LEN, SMB_VAL_LEN, SMB_ECHO_LEN, o.max_ops, o.seconds, o.rounds, SMB_WARMUP);
-    printf("clients: threads of this process, one connection each (own sm_client / own REQ "
-           "socket), one call in flight each\n");
+    printf("clients: threads of this process, one call in flight each; conn own = one connection "
+           "per thread\n  (own sm_client / own REQ socket), conn shared = all threads on ONE "
+           "sm_client / ONE REQ socket\n  (one context per call in flight: N live contexts, one "
+           "pipe; only for N > 1)\n");
+    printf("noise: figures move with whatever else runs on this machine (load average above and "
+           "below);\n  compare ratios and CPU per call rather than absolute ops/s, and rerun to "
+           "see the spread\n");
     printf("syncmgrd: %s\n\n", SMB_SYNCMGRD);
     fflush(stdout);
 
@@ -1076,7 +1220,7 @@ main(int argc, char **argv)
         return 1;
     }
 
-    smb_result res[2 * SMB_MAX_CLIENT_COUNTS * 3];
+    smb_result res[2 * SMB_MAX_CLIENT_COUNTS * SMB_NMODES * SMB_NOPS];
     size_t nres = 0;
     if (o.do_ipc)
         smb_run_transport(&o, "ipc", dir, res, &nres);
@@ -1092,7 +1236,9 @@ main(int argc, char **argv)
 
     smb_print_machine("end");
     printf("\nResults (ops/s = completed calls / wall time; p50/p99 per call; cpu = CPU time per "
-           "call of the client process / the server; vs echo = ops/s over the echo's ops/s)\n\n");
+           "call of the client\nprocess / the server; vs echo = ops/s over the echo's ops/s with "
+           "the same conn; vs own = a shared\ncell's ops/s over the same op's with own "
+           "connections; noisy: see the load averages)\n\n");
     smb_print_header(stdout);
     for (size_t i = 0; i < nres; i++)
         smb_print_row(stdout, &res[i]);

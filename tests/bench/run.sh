@@ -1,8 +1,14 @@
 #!/bin/sh
 # run.sh - build bench_rt (Release) and run it; every argument goes to bench_rt.
 #
-#   tests/bench/run.sh                     # everything, ~30-40 s
+#   tests/bench/run.sh                     # everything, ~45 s on 2 cores
 #   tests/bench/run.sh --only ipc --seconds 1 --csv /tmp/rt.csv
+#   tests/bench/run.sh --conn shared --clients 4,16,64   # only N threads on one client
+#
+# "Everything" is ipc and tcp, 1 and 16 client threads, each thread with its own connection
+# (conn own) and, for 16, all threads on one sm_client / one REQ socket (conn shared), each
+# beside a raw nng echo built the same way. Figures are noisy on a shared machine: the output
+# prints the load average; compare ratios and CPU per call, and rerun to see the spread.
 #
 # The build directory is <repo>/build unless SMB_BUILD_DIR names another. It is configured
 # (-DCMAKE_BUILD_TYPE=Release) only when it has no CMakeCache.txt yet; an existing build of
