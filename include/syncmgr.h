@@ -72,7 +72,9 @@ extern "C" {
     X(ENOTOWNER, 19, "the caller does not hold the lock")                                    \
     X(EBROKEN, 20, "the barrier is broken")                                                  \
     X(EEMPTY, 21, "the queue is empty")                                                      \
-    X(EFULL, 22, "the queue is full")
+    X(EFULL, 22, "the queue is full")                                                        \
+    X(ESESSION, 23, "the session is lost (lease expired or server restarted); open a new client")\
+    X(EOWNERDEAD, 24, "acquired; the previous holder's session ended without releasing it")
 
 typedef enum sm_status {
 #define SM_X_(name, num, text) SM_##name = num,
@@ -184,19 +186,41 @@ typedef struct sm_client_opts {
     size_t size;             /* sizeof(sm_client_opts) */
     int64_t call_timeout_ms; /* per call deadline for non-blocking calls; default 10000 */
     int64_t dial_timeout_ms; /* how long sm_client_open waits for a connection; default 5000 */
+    int64_t lease_ms;        /* the session's lease, 100 .. 600000; default 5000 */
 } sm_client_opts;
-#define SM_CLIENT_OPTS_INIT {sizeof(sm_client_opts), 10000, 5000}
+#define SM_CLIENT_OPTS_INIT {sizeof(sm_client_opts), 10000, 5000, 5000}
 
-/* sm_client_open connects to a syncmgrd at url (ipc://PATH, tcp://HOST:PORT).
- * Blocks: until connected, at most opts->dial_timeout_ms.
+/* A client is one session with the server. The session owns what the
+ * client holds there: locks and rlocks, semaphore permits, parked waits,
+ * items taken from a joinable queue and not yet marked done, and references
+ * to anonymous objects. A background thread renews its lease (every third
+ * of lease_ms). A session that ends - sm_client_close, the process killed,
+ * the host gone, the lease lapsed - gives all of it back: locks are freed
+ * (their next holder gets SM_EOWNERDEAD), permits return, parked waits are
+ * dropped, taken items go back to the front of their queue, references are
+ * released.
+ *
+ * A dropped connection is not an expired session: the client reconnects by
+ * itself and sends the calls in flight again; the server answers a repeated
+ * request from memory, so each call applies exactly once. A client whose
+ * session expired, or whose server restarted, gets SM_ESESSION from every
+ * later call; open a new client. */
+
+/* sm_client_open connects to a syncmgrd at url (ipc://PATH, tcp://HOST:PORT)
+ * and opens a session.
+ * Blocks: until connected, at most opts->dial_timeout_ms, then one round trip.
  * Ownership: opts may be NULL (defaults); on SM_OK the caller owns *cp and
  *   releases it with sm_client_close().
  * Returns: SM_OK, SM_EINVAL (bad url or opts), SM_EUNREACHABLE, SM_ENOMEM. */
 SM_API int sm_client_open(sm_client **cp, const char *url, const sm_client_opts *opts);
 
-/* sm_client_close closes the connection. Proxies opened on c must be closed
- * first. NULL is a no-op. */
+/* sm_client_close ends the session (giving back what it holds) and closes
+ * the connection. Proxies opened on c must be closed first. NULL is a
+ * no-op. */
 SM_API void sm_client_close(sm_client *c);
+
+/* sm_client_session sets *id to the session's id (for logs and tools). */
+SM_API int sm_client_session(const sm_client *c, uint64_t *id);
 
 /* sm_client_set_timeout changes the deadline of later non-blocking calls.
  * Returns: SM_OK, SM_EINVAL (c NULL, or ms < 1 and not SM_WAIT_FOREVER). */
@@ -460,10 +484,6 @@ SM_API int sm_ns_list(sm_ns *ns, char ***namesp, size_t *np);
  * timeout other than SM_WAIT_FOREVER is SM_EINVAL. These proxies have the
  * same open/new/attach/token/close set as the objects above.
  *
- * Until sessions land, a request parked by a client that then dies stays
- * parked: it may later be granted a lock or handed a queue item that no
- * one receives (as with Python's manager).
- *
  * Ownership of a lock or rlock is per thread of a client: another thread of
  * the same process, or another process, is another owner. */
 
@@ -477,9 +497,16 @@ SM_API int sm_lock_close(sm_lock *l);
 
 /* sm_lock_acquire takes the lock, waiting up to timeout_ms.
  * Blocks: until acquired or timed out, in the server.
- * Returns: SM_OK, SM_ETIMEDOUT (not acquired; also for SM_NOWAIT on a held
- *   lock). A lock is not re-entrant: its holder waits like anyone else. */
+ * Returns: SM_OK, SM_EOWNERDEAD (acquired: success, but the previous holder's
+ *   session ended while holding it, so what it protects may need repair),
+ *   SM_ETIMEDOUT (not acquired; also for SM_NOWAIT on a held lock). A lock is
+ *   not re-entrant: its holder waits like anyone else. */
 SM_API int sm_lock_acquire(sm_lock *l, int64_t timeout_ms);
+/* sm_lock_acquire_fenced is sm_lock_acquire that also sets *fence (on SM_OK
+ * and SM_EOWNERDEAD) to the grant's fencing token: larger than any token
+ * this lock granted before, so a resource outside the manager can refuse a
+ * holder whose token is older than one it has seen. */
+SM_API int sm_lock_acquire_fenced(sm_lock *l, int64_t timeout_ms, uint64_t *fence);
 /* sm_lock_release: SM_OK, SM_ENOTOWNER (the caller does not hold it). */
 SM_API int sm_lock_release(sm_lock *l);
 /* sm_lock_locked sets *out to whether anyone holds the lock. */
@@ -494,8 +521,10 @@ SM_API int sm_rlock_new(sm_client *c, sm_rlock **lp);
 SM_API int sm_rlock_attach(sm_client *c, const char *token, sm_rlock **lp);
 SM_API const char *sm_rlock_token(const sm_rlock *l);
 SM_API int sm_rlock_close(sm_rlock *l);
-/* Returns: SM_OK, SM_ETIMEDOUT. */
+/* Returns: SM_OK, SM_EOWNERDEAD, SM_ETIMEDOUT. A nested acquire by the
+ * holder keeps the fencing token of the first. */
 SM_API int sm_rlock_acquire(sm_rlock *l, int64_t timeout_ms);
+SM_API int sm_rlock_acquire_fenced(sm_rlock *l, int64_t timeout_ms, uint64_t *fence);
 /* Returns: SM_OK, SM_ENOTOWNER. */
 SM_API int sm_rlock_release(sm_rlock *l);
 SM_API int sm_rlock_locked(sm_rlock *l, bool *out);

@@ -30,18 +30,35 @@ typedef struct smi_ctx {
     struct smi_ctx *next;
 } smi_ctx;
 
+/* A call in flight, on its caller's stack, in the client's list (ordered by
+ * seq, because seqs are handed out under the same lock that appends). */
+typedef struct smi_inflight {
+    uint64_t seq;
+    struct smi_inflight *prev, *next;
+} smi_inflight;
+
 struct sm_client {
     nng_socket sock;
     nng_dialer dialer;
     char *url;
     int64_t call_timeout_ms;
+    int64_t lease_ms;
     nng_mtx *mtx;
-    nng_cv *cv;   /* signalled when npipes changes */
-    int npipes;   /* live connections, under mtx */
+    nng_cv *cv;    /* signalled when npipes changes, and to stop the heartbeat */
+    int npipes;    /* live connections, under mtx */
     smi_ctx *idle; /* contexts ready for reuse, under mtx */
-    uint64_t seq;  /* atomic */
-    uint64_t session; /* random per client: names it as a lock owner */
+    uint64_t session;
+    uint64_t seq;  /* the last seq handed out, under mtx */
+    smi_inflight *inflight, *inflight_tail; /* under mtx */
+    bool stopping; /* under mtx */
+    bool lost;     /* the server said SM_ESESSION; atomic */
+    nng_thread *heartbeat;
 };
+
+/* Resends of one call after its connection dropped, at most. A server that
+ * drops every connection (say, a request over its size limit) must not
+ * make a call spin until its deadline. */
+#define CLIENT_MAX_RESENDS 16
 
 #define CLIENT_RECV_MAX (256u * 1024 * 1024)
 
@@ -110,6 +127,70 @@ client_map(sm_client *c, int rv)
     }
 }
 
+/* client_session_open opens this client's session (seq 0). */
+static int
+client_session_open(sm_client *c)
+{
+    Smwire__Request req = SMWIRE__REQUEST__INIT;
+    Smwire__SessionOpen so = SMWIRE__SESSION_OPEN__INIT;
+    Smwire__Reply *rep;
+    so.lease_ms = c->lease_ms;
+    req.op_case = SMWIRE__REQUEST__OP_SESSION_OPEN;
+    req.session_open = &so;
+    int rv = smi_call(c, &req, 0, &rep);
+    if (rv != SM_OK)
+        return rv;
+    c->session = rep->session;
+    smwire__reply__free_unpacked(rep, NULL);
+    return c->session != 0 ? SM_OK : smi_fail(SM_EPROTO, "session opened without an id");
+}
+
+/* client_simple sends a session operation and frees its reply. */
+static int
+client_simple(sm_client *c, int op_case, int64_t timeout_ms)
+{
+    Smwire__Request req = SMWIRE__REQUEST__INIT;
+    Smwire__Empty e = SMWIRE__EMPTY__INIT;
+    Smwire__Reply *rep;
+    req.op_case = (Smwire__Request__OpCase)op_case;
+    req.session_ping = &e; /* every op member shares this slot */
+    int rv = smi_call_deadline(c, &req, 0, timeout_ms, &rep);
+    if (rv == SM_OK)
+        smwire__reply__free_unpacked(rep, NULL);
+    return rv;
+}
+
+/* client_heartbeat renews the lease every third of it until stopped. */
+static void
+client_heartbeat(void *arg)
+{
+    sm_client *c = arg;
+    nng_mtx_lock(c->mtx);
+    while (!c->stopping) {
+        nng_time until = nng_clock() + (nng_time)(c->lease_ms / 3);
+        while (!c->stopping && nng_cv_until(c->cv, until) != NNG_ETIMEDOUT)
+            ;
+        if (c->stopping)
+            break;
+        nng_mtx_unlock(c->mtx);
+        int rv = client_simple(c, SMWIRE__REQUEST__OP_SESSION_PING, c->lease_ms);
+        if (rv == SM_ESESSION)
+            __atomic_store_n(&c->lost, true, __ATOMIC_RELAXED);
+        nng_mtx_lock(c->mtx);
+    }
+    nng_mtx_unlock(c->mtx);
+}
+
+int
+sm_client_session(const sm_client *c, uint64_t *id)
+{
+    smi_detail_clear();
+    if (c == NULL || id == NULL)
+        return smi_fail(SM_EINVAL, "no client or output");
+    *id = c->session;
+    return SM_OK;
+}
+
 int
 sm_client_open(sm_client **cp, const char *url, const sm_client_opts *opts)
 {
@@ -132,13 +213,14 @@ sm_client_open(sm_client **cp, const char *url, const sm_client_opts *opts)
     if ((o.call_timeout_ms < 1 && o.call_timeout_ms != SM_WAIT_FOREVER) ||
         o.dial_timeout_ms < 0)
         return smi_fail(SM_EINVAL, "timeouts must be positive");
+    if (o.lease_ms < 100 || o.lease_ms > 600000)
+        return smi_fail(SM_EINVAL, "lease_ms %" PRId64 " is not in 100..600000", o.lease_ms);
 
     sm_client *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return SM_ENOMEM;
     c->call_timeout_ms = o.call_timeout_ms;
-    if (getrandom(&c->session, sizeof(c->session), 0) != (ssize_t)sizeof(c->session))
-        c->session = (uint64_t)(uintptr_t)c ^ (uint64_t)getpid() << 32;
+    c->lease_ms = o.lease_ms;
     c->url = strdup(url);
     if (c->url == NULL || nng_mtx_alloc(&c->mtx) != 0 || nng_cv_alloc(&c->cv, c->mtx) != 0) {
         rv = SM_ENOMEM;
@@ -179,11 +261,25 @@ sm_client_open(sm_client **cp, const char *url, const sm_client_opts *opts)
                       o.dial_timeout_ms);
         goto fail_sock;
     }
+    rv = client_session_open(c);
+    if (rv != SM_OK)
+        goto fail_sock;
+    rv = nng_thread_create(&c->heartbeat, client_heartbeat, c);
+    if (rv != 0) {
+        rv = smi_fail(SM_EINTERNAL, "cannot start the heartbeat: %s", nng_strerror(rv));
+        goto fail_sock;
+    }
     *cp = c;
     return SM_OK;
 
 fail_sock:
     nng_close(c->sock);
+    while (c->idle != NULL) {
+        smi_ctx *x = c->idle;
+        c->idle = x->next;
+        nng_aio_free(x->aio);
+        free(x);
+    }
 fail_alloc:
     if (c->cv != NULL)
         nng_cv_free(c->cv);
@@ -209,6 +305,19 @@ sm_client_close(sm_client *c)
         free(c->url);
         free(c);
         return;
+    }
+    /* Stop renewing, then end the session so that the server gives back at
+     * once what it holds (a lease would do it too, later). */
+    nng_mtx_lock(c->mtx);
+    c->stopping = true;
+    nng_cv_wake(c->cv);
+    nng_mtx_unlock(c->mtx);
+    nng_thread_destroy(c->heartbeat); /* joins it */
+    if (!__atomic_load_n(&c->lost, __ATOMIC_RELAXED)) {
+        int64_t t = c->call_timeout_ms == SM_WAIT_FOREVER || c->call_timeout_ms > 2000
+                        ? 2000
+                        : c->call_timeout_ms;
+        client_simple(c, SMWIRE__REQUEST__OP_SESSION_CLOSE, t);
     }
     nng_close(c->sock);
     while (c->idle != NULL) {
@@ -287,6 +396,123 @@ client_ctx_put(sm_client *c, smi_ctx *x, bool reuse)
     nng_mtx_unlock(c->mtx);
 }
 
+/* client_conn_lost: the call's connection dropped; the request may or may
+ * not have been applied, and sending it again is safe. */
+static bool
+client_conn_lost(int rv)
+{
+    return rv == NNG_ECONNRESET || rv == NNG_ECONNSHUT || rv == NNG_ECONNABORTED;
+}
+
+/* client_roundtrip is the one round trip: it numbers the request, packs it
+ * once, and sends those same bytes again (same session, same seq) on a
+ * fresh context whenever the connection drops, until the deadline; the
+ * server answers a repeat from memory, so the call applies once. */
+static int
+client_roundtrip(sm_client *c, Smwire__Request *req, int64_t wait_ms, nng_duration deadline,
+                 Smwire__Reply **repp)
+{
+    smi_inflight me = {0};
+    int rv;
+
+    req->version = SMI_PROTO_VERSION;
+    req->session = c->session;
+    req->timeout_ms = wait_ms;
+    nng_mtx_lock(c->mtx);
+    me.seq = ++c->seq;
+    me.prev = c->inflight_tail;
+    if (c->inflight_tail)
+        c->inflight_tail->next = &me;
+    else
+        c->inflight = &me;
+    c->inflight_tail = &me;
+    req->seq = me.seq;
+    req->ack_below = c->inflight->seq; /* every seq below has had its reply */
+    nng_mtx_unlock(c->mtx);
+
+    size_t size = smwire__request__get_packed_size(req);
+    uint8_t *bytes = malloc(size ? size : 1);
+    Smwire__Reply *rep = NULL;
+    if (bytes == NULL) {
+        rv = SM_ENOMEM;
+        goto out;
+    }
+    smwire__request__pack(req, bytes);
+    nng_time end = deadline == NNG_DURATION_INFINITE ? 0 : nng_clock() + (nng_time)deadline;
+
+    for (int attempt = 0;; attempt++) {
+        nng_duration left = NNG_DURATION_INFINITE;
+        if (end != 0) {
+            nng_time now = nng_clock();
+            if (now >= end) {
+                rv = client_map(c, NNG_ETIMEDOUT);
+                break;
+            }
+            left = (nng_duration)(end - now);
+        }
+        nng_msg *m;
+        if (nng_msg_alloc(&m, size) != 0) {
+            rv = SM_ENOMEM;
+            break;
+        }
+        memcpy(nng_msg_body(m), bytes, size);
+        smi_ctx *x = client_ctx_get(c, &rv);
+        if (x == NULL) {
+            nng_msg_free(m);
+            break;
+        }
+        nng_aio_set_timeout(x->aio, left);
+        nng_aio_set_msg(x->aio, m);
+        nng_ctx_send(x->ctx, x->aio);
+        nng_aio_wait(x->aio);
+        int nrv = nng_aio_result(x->aio);
+        if (nrv != 0) {
+            nng_msg_free(m); /* still ours */
+        } else {
+            nng_ctx_recv(x->ctx, x->aio);
+            nng_aio_wait(x->aio);
+            nrv = nng_aio_result(x->aio);
+        }
+        if (nrv != 0) {
+            client_ctx_put(c, x, false);
+            if (client_conn_lost(nrv) && attempt < CLIENT_MAX_RESENDS)
+                continue; /* the same bytes again, on the next connection */
+            rv = client_map(c, nrv);
+            break;
+        }
+        m = nng_aio_get_msg(x->aio);
+        client_ctx_put(c, x, true);
+        rep = smwire__reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+        nng_msg_free(m);
+        rv = rep != NULL ? SM_OK : smi_fail(SM_EPROTO, "reply does not decode");
+        break;
+    }
+out:
+    free(bytes);
+    nng_mtx_lock(c->mtx);
+    if (me.prev)
+        me.prev->next = me.next;
+    else
+        c->inflight = me.next;
+    if (me.next)
+        me.next->prev = me.prev;
+    else
+        c->inflight_tail = me.prev;
+    nng_mtx_unlock(c->mtx);
+    if (rv != SM_OK)
+        return rv;
+    if (rep->status != SM_OK && rep->status != SM_EOWNERDEAD) {
+        rv = (int)rep->status;
+        if (rv == SM_ESESSION)
+            __atomic_store_n(&c->lost, true, __ATOMIC_RELAXED);
+        smi_detail_set(rep->detail);
+        smwire__reply__free_unpacked(rep, NULL);
+        return rv;
+    }
+    *repp = rep;
+    return (int)rep->status;
+}
+
 int
 smi_call(sm_client *c, Smwire__Request *req, int64_t wait_ms, Smwire__Reply **repp)
 {
@@ -294,23 +520,26 @@ smi_call(sm_client *c, Smwire__Request *req, int64_t wait_ms, Smwire__Reply **re
 }
 
 int
+smi_call_deadline(sm_client *c, Smwire__Request *req, int64_t wait_ms, int64_t deadline_ms,
+                  Smwire__Reply **repp)
+{
+    smi_detail_clear();
+    int rv = client_check_fork();
+    if (rv != SM_OK)
+        return rv;
+    return client_roundtrip(c, req, wait_ms, (nng_duration)deadline_ms, repp);
+}
+
+int
 smi_call_ex(sm_client *c, Smwire__Request *req, int64_t wait_ms, bool unbounded,
             Smwire__Reply **repp)
 {
-    nng_msg *m = NULL;
-    int rv;
-
     smi_detail_clear();
     if (c == NULL)
         return smi_fail(SM_EINVAL, "no client");
-    rv = client_check_fork();
+    int rv = client_check_fork();
     if (rv != SM_OK)
         return rv;
-    req->version = SMI_PROTO_VERSION;
-    req->session = c->session;
-    req->seq = __atomic_add_fetch(&c->seq, 1, __ATOMIC_RELAXED);
-    req->timeout_ms = wait_ms;
-
     int64_t call_ms = __atomic_load_n(&c->call_timeout_ms, __ATOMIC_RELAXED);
     nng_duration deadline;
     if (unbounded || wait_ms == SM_WAIT_FOREVER || call_ms == SM_WAIT_FOREVER)
@@ -319,47 +548,5 @@ smi_call_ex(sm_client *c, Smwire__Request *req, int64_t wait_ms, bool unbounded,
         deadline = NNG_DURATION_INFINITE; /* beyond ~24 days: no bound in practice */
     else
         deadline = (nng_duration)(wait_ms + call_ms);
-
-    size_t size = smwire__request__get_packed_size(req);
-    rv = nng_msg_alloc(&m, size);
-    if (rv != 0)
-        return SM_ENOMEM;
-    smwire__request__pack(req, nng_msg_body(m));
-
-    smi_ctx *x = client_ctx_get(c, &rv);
-    if (x == NULL) {
-        nng_msg_free(m);
-        return rv;
-    }
-    nng_aio_set_timeout(x->aio, deadline);
-    nng_aio_set_msg(x->aio, m);
-    nng_ctx_send(x->ctx, x->aio);
-    nng_aio_wait(x->aio);
-    rv = nng_aio_result(x->aio);
-    if (rv != 0) {
-        nng_msg_free(m); /* still ours */
-        client_ctx_put(c, x, false);
-        return client_map(c, rv);
-    }
-    nng_ctx_recv(x->ctx, x->aio);
-    nng_aio_wait(x->aio);
-    rv = nng_aio_result(x->aio);
-    if (rv != 0) {
-        client_ctx_put(c, x, false);
-        return client_map(c, rv);
-    }
-    m = nng_aio_get_msg(x->aio);
-    client_ctx_put(c, x, true);
-    Smwire__Reply *rep = smwire__reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
-    nng_msg_free(m);
-    if (rep == NULL)
-        return smi_fail(SM_EPROTO, "reply does not decode");
-    if (rep->status != SM_OK) {
-        rv = (int)rep->status;
-        smi_detail_set(rep->detail);
-        smwire__reply__free_unpacked(rep, NULL);
-        return rv;
-    }
-    *repp = rep;
-    return SM_OK;
+    return client_roundtrip(c, req, wait_ms, deadline, repp);
 }

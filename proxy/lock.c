@@ -10,15 +10,24 @@ SMI_PROXY_PLAIN(lock, SMWIRE__OBJ_TYPE__OBJ_LOCK)
 SMI_PROXY(rlock, SMWIRE__OBJ_TYPE__OBJ_RLOCK)
 SMI_PROXY_PLAIN(rlock, SMWIRE__OBJ_TYPE__OBJ_RLOCK)
 
-/* lock_acquire and friends serve both kinds through their smi_obj. */
+/* lock_acquire and friends serve both kinds through their smi_obj. *fence
+ * (may be NULL) gets the grant's fencing token. */
 static int
-lock_acquire(const smi_obj *o, int op_case, int64_t timeout_ms)
+lock_acquire(const smi_obj *o, int op_case, int64_t timeout_ms, uint64_t *fence)
 {
+    Smwire__Reply *rep;
     smi_detail_clear();
     if (o == NULL)
         return smi_fail(SM_EINVAL, "no lock");
     int rv = smi_check_wait(timeout_ms);
-    return rv == SM_OK ? smi_op(o, op_case, NULL, timeout_ms, NULL) : rv;
+    if (rv == SM_OK)
+        rv = smi_op(o, op_case, NULL, timeout_ms, &rep);
+    if (rv == SM_OK || rv == SM_EOWNERDEAD) {
+        if (fence != NULL)
+            *fence = rep->fence;
+        smwire__reply__free_unpacked(rep, NULL);
+    }
+    return rv;
 }
 
 static int
@@ -48,7 +57,13 @@ lock_locked(const smi_obj *o, int op_case, bool *out)
 int
 sm_lock_acquire(sm_lock *l, int64_t timeout_ms)
 {
-    return lock_acquire(l ? &l->o : NULL, SMWIRE__REQUEST__OP_LOCK_ACQUIRE, timeout_ms);
+    return lock_acquire(l ? &l->o : NULL, SMWIRE__REQUEST__OP_LOCK_ACQUIRE, timeout_ms, NULL);
+}
+
+int
+sm_lock_acquire_fenced(sm_lock *l, int64_t timeout_ms, uint64_t *fence)
+{
+    return lock_acquire(l ? &l->o : NULL, SMWIRE__REQUEST__OP_LOCK_ACQUIRE, timeout_ms, fence);
 }
 
 int
@@ -66,7 +81,13 @@ sm_lock_locked(sm_lock *l, bool *out)
 int
 sm_rlock_acquire(sm_rlock *l, int64_t timeout_ms)
 {
-    return lock_acquire(l ? &l->o : NULL, SMWIRE__REQUEST__OP_RLOCK_ACQUIRE, timeout_ms);
+    return lock_acquire(l ? &l->o : NULL, SMWIRE__REQUEST__OP_RLOCK_ACQUIRE, timeout_ms, NULL);
+}
+
+int
+sm_rlock_acquire_fenced(sm_rlock *l, int64_t timeout_ms, uint64_t *fence)
+{
+    return lock_acquire(l ? &l->o : NULL, SMWIRE__REQUEST__OP_RLOCK_ACQUIRE, timeout_ms, fence);
 }
 
 int

@@ -44,13 +44,13 @@ smi_op(const smi_obj *o, int op_case, void *body, int64_t wait_ms, Smwire__Reply
      * bound on that part: its transport deadline must not cut it short. */
     bool unbounded = op_case == SMWIRE__REQUEST__OP_COND_WAIT;
     int rv = smi_call_ex(o->c, &req, wait_ms, unbounded, &rep);
-    if (rv != SM_OK)
+    if (rv != SM_OK && rv != SM_EOWNERDEAD) /* the one success with news */
         return rv;
     if (repp != NULL)
         *repp = rep;
     else
         smwire__reply__free_unpacked(rep, NULL);
-    return SM_OK;
+    return rv;
 }
 
 int

@@ -64,6 +64,10 @@ int smi_call(sm_client *c, Smwire__Request *req, int64_t wait_ms, Smwire__Reply 
  * re-acquires its lock without one). A lost connection still ends it. */
 int smi_call_ex(sm_client *c, Smwire__Request *req, int64_t wait_ms, bool unbounded,
                 Smwire__Reply **repp);
+/* smi_call_deadline is smi_call with a transport deadline of its own. */
+int smi_call_deadline(sm_client *c, Smwire__Request *req, int64_t wait_ms, int64_t deadline_ms,
+                      Smwire__Reply **repp);
+/* NOTE: these return SM_EOWNERDEAD, a success, with *repp set as for SM_OK. */
 
 /* ---- object.c: what every proxy has */
 

@@ -65,6 +65,7 @@ srv_state_fini(srv_state *st)
 {
     st->hooks.send = NULL; /* the network is gone: waiters are freed, not answered */
     st->hooks.kick = NULL;
+    st->hooks.release = NULL;
     store_fini(st);
     srv_waiters_fini(st);
     pthread_mutex_destroy(&st->lock);
@@ -231,6 +232,13 @@ core_dispatch(srv_call *call)
      * body is present exactly when that pointer is non-NULL. */
     if (req->open == NULL)
         return call_fail(call, SM_EPROTO, "operation without its body");
+    if (oc == SMWIRE__REQUEST__OP_SESSION_OPEN || oc == SMWIRE__REQUEST__OP_SESSION_PING ||
+        oc == SMWIRE__REQUEST__OP_SESSION_CLOSE)
+        return srv_sess_op(call);
+    /* Every other request belongs to a session: a repeat is answered here. */
+    int rv = srv_sess_begin(call);
+    if (rv != SM_OK)
+        return rv;
     if (oc == SMWIRE__REQUEST__OP_OPEN)
         return store_op_open(call);
 
@@ -272,6 +280,10 @@ srv_handle_into(srv_state *st, const uint8_t *data, size_t len, srv_alloc_fn all
     *parkedp = false;
     call.st = st;
     call.conn = conn;
+    call.sess = NULL;
+    call.cached_reply = NULL;
+    call.cached_len = 0;
+    call.remember = false;
     call.trash = NULL;
     call.detail[0] = '\0';
     smwire__reply__init(&call.rep);
@@ -297,11 +309,22 @@ srv_handle_into(srv_state *st, const uint8_t *data, size_t len, srv_alloc_fn all
         *outlenp = 0;
         return SM_OK;
     }
+    if (rv == SRV_CACHED) {
+        /* A repeat: the first reply again, byte for byte. */
+        uint8_t *out = alloc_fn(alloc_arg, call.cached_len);
+        if (out != NULL)
+            memcpy(out, call.cached_reply, call.cached_len);
+        pthread_mutex_unlock(&st->lock);
+        smwire__request__free_unpacked(req, NULL);
+        arena_fini(&call.arena);
+        *outlenp = call.cached_len;
+        return out != NULL ? SM_OK : SM_ENOMEM;
+    }
     if (rv == SM_EPROTO || rv == SM_EVERSION) {
         st->bad_requests++;
         srv_log(SRV_LOG_DEBUG, "bad request (%zu bytes): %s", len, call.detail);
     }
-    if (rv != SM_OK) {
+    if (rv != SM_OK && rv != SM_EOWNERDEAD) {
         /* A failed operation returns no partial result, only its status. */
         Smwire__Reply empty = SMWIRE__REPLY__INIT;
         call.rep = empty;
@@ -310,8 +333,10 @@ srv_handle_into(srv_state *st, const uint8_t *data, size_t len, srv_alloc_fn all
     call.rep.detail = call.detail;
     size_t size = smwire__reply__get_packed_size(&call.rep);
     uint8_t *out = alloc_fn(alloc_arg, size);
-    if (out != NULL)
+    if (out != NULL) {
         smwire__reply__pack(&call.rep, out);
+        srv_sess_remember(&call, out, size);
+    }
     for (srv_trash *t = call.trash; t != NULL; t = t->next)
         val_clear(st, &t->v);
     pthread_mutex_unlock(&st->lock);

@@ -182,6 +182,15 @@ net_send_late(void *arg, void *conn, const uint8_t *buf, size_t len)
     nng_ctx_send(c->ctx, c->aio);
 }
 
+/* net_release is the core's release hook: a parked context will get no
+ * reply (its session ended, or a repeat of its request took over). */
+static void
+net_release(void *arg, void *conn)
+{
+    (void)arg;
+    net_after_reply(conn);
+}
+
 /* net_kick is the core's kick hook: the earliest deadline changed. */
 static void
 net_kick(void *arg)
@@ -385,6 +394,7 @@ net_start(srv_net **np, srv_state *st, const net_opts *o, FILE *ready_out)
     pthread_mutex_lock(&st->lock);
     st->hooks.send = net_send_late;
     st->hooks.kick = net_kick;
+    st->hooks.release = net_release;
     st->hooks.arg = n;
     pthread_mutex_unlock(&st->lock);
 
@@ -441,6 +451,7 @@ net_stop(srv_net *n)
     pthread_mutex_lock(&n->st->lock);
     n->st->hooks.send = NULL;
     n->st->hooks.kick = NULL;
+    n->st->hooks.release = NULL;
     pthread_mutex_unlock(&n->st->lock);
     nng_close(n->sock); /* every pending aio completes with NNG_ECLOSED */
     net_ctx *c = n->all;

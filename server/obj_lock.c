@@ -6,8 +6,14 @@
  * stream of new acquirers cannot overtake a parked one. An rlock counts its
  * holder's nested acquires. A condition (obj_cond.c) parks its waiters here
  * too once they are notified, with the depth to restore.
+ *
+ * Every grant carries a fencing token, one more than the lock's last. The
+ * holding session records the lock (HOLD_LOCK); when that session ends,
+ * lock_session_gone frees the lock and marks it so that its next acquirer
+ * is told SM_EOWNERDEAD (once). A session's hold is dropped last in every
+ * path, because dropping it may free an anonymous lock.
  * Exported: srv_type_lock, srv_type_rlock, lock_is_lock, lock_held_by,
- * lock_release_all, lock_enqueue. */
+ * lock_release_all, lock_enqueue, lock_session_gone. */
 #include <stdlib.h>
 
 #include "srv.h"
@@ -15,8 +21,10 @@
 typedef struct lockobj {
     srv_obj hdr;
     bool held;
+    bool owner_died; /* the last holder's session ended holding it */
     uint64_t session, owner;
     int64_t depth;
+    uint64_t fence; /* the last grant's token */
     srv_wlist waiters;
 } lockobj;
 
@@ -37,7 +45,27 @@ lock_held_by(const srv_obj *lk, const Smwire__Request *req)
     return l->held && l->session == req->session && l->owner == req->owner;
 }
 
-/* lock_handoff frees l and gives it to the first waiter, if any. */
+/* lock_grant makes (s, owner) the holder at depth. Returns SM_EOWNERDEAD
+ * (and forgets it) when the last holder died and tell is set, else SM_OK. */
+static int
+lock_grant(srv_state *st, lockobj *l, srv_sess *s, uint64_t session, uint64_t owner,
+           int64_t depth, bool tell, uint64_t *fence)
+{
+    l->held = true;
+    l->session = session;
+    l->owner = owner;
+    l->depth = depth;
+    *fence = ++l->fence;
+    srv_hold_add(st, s, &l->hdr, HOLD_LOCK, 1);
+    if (tell && l->owner_died) {
+        l->owner_died = false;
+        return SM_EOWNERDEAD;
+    }
+    return SM_OK;
+}
+
+/* lock_handoff frees l and gives it to the first waiter, if any. The old
+ * holder's hold is the caller's to drop, afterwards. */
 static void
 lock_handoff(srv_state *st, lockobj *l)
 {
@@ -46,20 +74,37 @@ lock_handoff(srv_state *st, lockobj *l)
     srv_waiter *w = l->waiters.head;
     if (w == NULL)
         return;
-    l->held = true;
-    l->session = w->session;
-    l->owner = w->owner;
     bool from_cond = w->op_case == SMWIRE__REQUEST__OP_COND_WAIT;
-    l->depth = from_cond ? w->n : 1;
-    srv_answer(st, w, SM_OK, NULL, 0, from_cond ? w->flag : false);
+    int rv = lock_grant(st, l, w->sess, w->session, w->owner, from_cond ? w->n : 1, !from_cond,
+                        &w->fence);
+    srv_answer(st, w, rv, NULL, 0, from_cond ? w->flag : false);
+}
+
+/* lock_let_go frees l held by the caller's session and drops the hold. */
+static void
+lock_let_go(srv_state *st, lockobj *l, srv_sess *s)
+{
+    lock_handoff(st, l);
+    srv_hold_add(st, s, &l->hdr, HOLD_LOCK, -1); /* last: it may free l */
 }
 
 int64_t
 lock_release_all(srv_state *st, srv_obj *lk)
 {
     int64_t depth = LOCK(lk)->depth;
-    lock_handoff(st, LOCK(lk));
+    lockobj *l = LOCK(lk);
+    lock_let_go(st, l, srv_sess_lookup(st, l->session));
     return depth;
+}
+
+void
+lock_session_gone(srv_state *st, srv_obj *lk, srv_sess *s)
+{
+    lockobj *l = LOCK(lk);
+    if (!l->held || l->session != srv_sess_id(s))
+        return;
+    l->owner_died = true;
+    lock_handoff(st, l); /* the session's hold is dropped by the session */
 }
 
 void
@@ -81,16 +126,16 @@ lock_op_acquire(srv_call *call, srv_obj *o)
     bool reentrant = o->type == &srv_type_rlock;
 
     if (!l->held) {
-        l->held = true;
-        l->session = req->session;
-        l->owner = req->owner;
-        l->depth = 1;
-        return SM_OK;
+        uint64_t fence;
+        int rv = lock_grant(call->st, l, call->sess, req->session, req->owner, 1, true, &fence);
+        call->rep.fence = fence;
+        return rv;
     }
     if (reentrant && lock_held_by(o, req)) {
         if (l->depth == INT64_MAX)
             return call_fail(call, SM_EOVERFLOW, "rlock depth at its limit");
         l->depth++;
+        call->rep.fence = l->fence;
         return SM_OK;
     }
     if (req->timeout_ms == 0)
@@ -107,7 +152,7 @@ lock_op_release(srv_call *call, srv_obj *o)
         return call_fail(call, SM_ENOTOWNER, l->held ? "held by another owner" : "not held");
     if (--l->depth > 0)
         return SM_OK;
-    lock_handoff(call->st, l);
+    lock_let_go(call->st, l, call->sess);
     return SM_OK;
 }
 

@@ -6,8 +6,10 @@
  * waiter). A joinable queue counts unfinished items: one more when an item
  * enters, one less per TASK_DONE; JOIN parks until none is left. Timeouts
  * answer as Python raises: a get SM_EEMPTY, a put SM_EFULL, a join
- * SM_ETIMEDOUT.
- * Exported: srv_type_queue. */
+ * SM_ETIMEDOUT. The session that takes an item from a joinable queue holds
+ * a copy until its TASK_DONE; if the session ends first, queue_session_gone
+ * puts the item back at the front, so a worker that dies loses no task.
+ * Exported: srv_type_queue, queue_session_gone. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,24 +29,47 @@ typedef struct queue {
 
 /* ---------------------------------------------------------------- queue API */
 
+/* queue_room makes room for one more item; false (queue unchanged) when
+ * out of memory. */
+static bool
+queue_room(queue *q)
+{
+    if (q->len < q->cap)
+        return true;
+    size_t cap = q->cap ? q->cap * 2 : 16;
+    srv_val *r = malloc(cap * sizeof(*r));
+    if (r == NULL)
+        return false;
+    for (size_t i = 0; i < q->len; i++)
+        r[i] = q->ring[(q->head + i) % q->cap];
+    free(q->ring);
+    q->ring = r;
+    q->cap = cap;
+    q->head = 0;
+    return true;
+}
+
 /* queue_push takes *v onto the tail; false (nothing taken) when out of
  * memory. */
 static bool
 queue_push(queue *q, srv_val *v)
 {
-    if (q->len == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 16;
-        srv_val *r = malloc(cap * sizeof(*r));
-        if (r == NULL)
-            return false;
-        for (size_t i = 0; i < q->len; i++)
-            r[i] = q->ring[(q->head + i) % q->cap];
-        free(q->ring);
-        q->ring = r;
-        q->cap = cap;
-        q->head = 0;
-    }
+    if (!queue_room(q))
+        return false;
     q->ring[(q->head + q->len) % q->cap] = *v;
+    v->type = SM_NIL;
+    q->len++;
+    return true;
+}
+
+/* queue_push_front takes *v onto the head; false when out of memory. */
+static bool
+queue_push_front(queue *q, srv_val *v)
+{
+    if (!queue_room(q))
+        return false;
+    q->head = (q->head + q->cap - 1) % q->cap;
+    q->ring[q->head] = *v;
     v->type = SM_NIL;
     q->len++;
     return true;
@@ -67,6 +92,39 @@ queue_item_entered(srv_state *st, queue *q)
         q->unfinished++;
 }
 
+/* queue_taken records that session s took item from a joinable queue. */
+static void
+queue_taken(srv_state *st, queue *q, srv_sess *s, srv_val *item)
+{
+    if (q->joinable)
+        srv_hold_item(st, s, &q->hdr, item);
+}
+
+/* queue_give hands item to the first parked getter; false if none. */
+static bool
+queue_give(srv_state *st, queue *q, srv_val *item)
+{
+    srv_waiter *g = q->getters.head;
+    if (g == NULL)
+        return false;
+    queue_taken(st, q, g->sess, item);
+    srv_answer(st, g, SM_OK, item, 0, false);
+    return true;
+}
+
+void
+queue_session_gone(srv_state *st, srv_obj *o, srv_val *item)
+{
+    queue *q = QUEUE(o);
+    srv_val v;
+    if (queue_give(st, q, item))
+        return;
+    if (val_copy(&v, item) != SM_OK)
+        return;
+    if (!queue_push_front(q, &v))
+        val_clear(st, &v);
+}
+
 /* ----------------------------------------------------------------- handlers */
 
 /* QUEUE.PUT value (timeout) -> SM_OK | SM_EFULL */
@@ -81,7 +139,7 @@ queue_op_put(srv_call *call, srv_obj *o)
         return rv;
     if (q->getters.head != NULL) {
         queue_item_entered(call->st, q);
-        srv_answer(call->st, q->getters.head, SM_OK, &v, 0, false);
+        queue_give(call->st, q, &v);
         val_clear(call->st, &v);
         return SM_OK;
     }
@@ -117,6 +175,7 @@ queue_op_get(srv_call *call, srv_obj *o)
     }
     srv_val item;
     queue_pop(q, &item);
+    queue_taken(call->st, q, call->sess, &item);
     srv_val *kept = call_keep(call, &item);
     if (kept == NULL) {
         val_clear(call->st, &item); /* lost, but the queue stays consistent */
@@ -150,6 +209,7 @@ queue_op_task_done(srv_call *call, srv_obj *o)
         return call_fail(call, SM_EINVAL, "task_done on a queue that is not joinable");
     if (q->unfinished == 0)
         return call_fail(call, SM_EINVAL, "task_done called more times than items were put");
+    srv_hold_item_done(call->st, call->sess, o);
     if (--q->unfinished == 0)
         while (q->joiners.head != NULL)
             srv_answer(call->st, q->joiners.head, SM_OK, NULL, 0, false);

@@ -4,8 +4,9 @@
  * sem_release hands permits to parked callers, in arrival order, before it
  * raises the count, so a stream of new acquirers cannot starve a parked one.
  * A bounded semaphore refuses a release that would lift the count above its
- * initial value, and so does any semaphore past INT64_MAX.
- * Exported: srv_type_sem. */
+ * initial value, and so does any semaphore past INT64_MAX. Permits belong
+ * to sessions (HOLD_PERMITS): sem_session_gone returns a dead session's.
+ * Exported: srv_type_sem, sem_session_gone. */
 #include <stdlib.h>
 
 #include "srv.h"
@@ -19,6 +20,18 @@ typedef struct sem {
 
 #define SEM(o) ((sem *)(o))
 
+/* sem_wake hands free permits to parked acquirers, in order. */
+static void
+sem_wake(srv_state *st, sem *s)
+{
+    while (s->value > 0 && s->waiters.head != NULL) {
+        srv_waiter *w = s->waiters.head;
+        s->value--;
+        srv_hold_add(st, w->sess, &s->hdr, HOLD_PERMITS, 1);
+        srv_answer(st, w, SM_OK, NULL, 0, false);
+    }
+}
+
 /* SEM.ACQUIRE (timeout) -> SM_OK | SM_ETIMEDOUT */
 static int
 sem_op_acquire(srv_call *call, srv_obj *o)
@@ -26,6 +39,7 @@ sem_op_acquire(srv_call *call, srv_obj *o)
     sem *s = SEM(o);
     if (s->value > 0) {
         s->value--;
+        srv_hold_add(call->st, call->sess, o, HOLD_PERMITS, 1);
         return SM_OK;
     }
     if (call->req->timeout_ms == 0)
@@ -46,11 +60,20 @@ sem_op_release(srv_call *call, srv_obj *o)
     if (s->bounded && v > s->initial)
         return call_fail(call, SM_EOVERFLOW, "bounded semaphore released too many times");
     s->value = v;
-    while (s->value > 0 && s->waiters.head != NULL) {
-        s->value--;
-        srv_answer(call->st, s->waiters.head, SM_OK, NULL, 0, false);
-    }
+    sem_wake(call->st, s);
+    /* Last: dropping the hold may free an anonymous semaphore. */
+    int64_t held = srv_hold_add(call->st, call->sess, o, HOLD_PERMITS, 0);
+    srv_hold_add(call->st, call->sess, o, HOLD_PERMITS, -(n < held ? n : held));
     return SM_OK;
+}
+
+void
+sem_session_gone(srv_state *st, srv_obj *o, int64_t permits)
+{
+    sem *s = SEM(o);
+    if (__builtin_add_overflow(s->value, permits, &s->value))
+        s->value = INT64_MAX;
+    sem_wake(st, s);
 }
 
 /* SEM.VALUE -> n */

@@ -37,6 +37,8 @@ typedef struct srv_state srv_state;
 typedef struct srv_obj srv_obj;
 typedef struct srv_call srv_call;
 typedef struct srv_type srv_type;
+typedef struct srv_sess srv_sess;
+typedef struct srv_cached srv_cached;
 
 /* ---- log.c */
 
@@ -176,6 +178,9 @@ typedef struct srv_wlist {
 struct srv_waiter {
     srv_waiter *prev, *next; /* in list */
     srv_wlist *list;         /* NULL when in none */
+    srv_waiter *sprev, *snext; /* in its session's list of waiters */
+    srv_sess *sess;
+    srv_cached *cached;      /* its entry in the session's reply memory */
     srv_obj *obj;            /* not counted; its destroy answers the waiter */
     void *conn;
     int op_case;
@@ -183,6 +188,7 @@ struct srv_waiter {
     int64_t deadline; /* monotonic ms; -1 for none */
     size_t heap_idx;  /* in st->timers; SIZE_MAX when not there */
     int64_t n;        /* per operation: rlock depth to restore, ... */
+    uint64_t fence;   /* a lock grant's fencing token, sent with the answer */
     bool flag;        /* per operation: e.g. a condition waiter was notified */
     srv_val val;      /* per operation: the item of a blocked put */
 };
@@ -200,6 +206,8 @@ int srv_park(srv_call *call, srv_obj *obj, srv_wlist *list, srv_waiter **wp);
  * frees it. value NULL: no value. */
 void srv_answer(srv_state *st, srv_waiter *w, int status, const srv_val *value, int64_t n,
                 bool flag);
+/* srv_waiter_drop frees w without answering it (its session ended). */
+void srv_waiter_drop(srv_state *st, srv_waiter *w);
 /* srv_wlist_move moves w to the tail of list, without a deadline. */
 void srv_wlist_move(srv_state *st, srv_waiter *w, srv_wlist *list);
 /* srv_wlist_fail answers every waiter of list with status. */
@@ -209,6 +217,54 @@ void srv_wlist_fail(srv_state *st, srv_wlist *list, int status);
 int64_t srv_expire(srv_state *st, int64_t now);
 /* srv_waiters_fini frees every waiter without answering (shutdown). */
 void srv_waiters_fini(srv_state *st);
+
+/* ---- session.c: sessions, leases, reply memory, what a session holds
+ *
+ * A session is opened by SESSION_OPEN and lives while its lease is renewed
+ * (every request renews it). It remembers its recent replies by seq, so a
+ * repeated request is answered, not applied again; and it records what it
+ * holds so that its end can give everything back. */
+
+enum { HOLD_LOCK, HOLD_PERMITS, HOLD_REFS, HOLD_ITEM };
+
+/* srv_sess_lookup finds a live session; NULL if none. */
+srv_sess *srv_sess_lookup(srv_state *st, uint64_t id);
+/* srv_sess_id is s's id (0 for NULL). */
+uint64_t srv_sess_id(const srv_sess *s);
+/* srv_sess_op handles SESSION_OPEN / PING / CLOSE. */
+int srv_sess_op(srv_call *call);
+/* srv_sess_begin runs before an operation: renews the lease, forgets
+ * acknowledged replies and answers a repeat. Returns SM_OK (go on and apply
+ * it), SRV_CACHED (the reply is in call->cached_reply), SRV_PARKED (it is
+ * still parked; its conn now points here) or an error status. */
+#define SRV_CACHED (-2)
+int srv_sess_begin(srv_call *call);
+/* srv_sess_remember keeps the packed reply of call's request (SM_OK if it
+ * could; a failure only costs replay). */
+void srv_sess_remember(srv_call *call, const uint8_t *buf, size_t len);
+/* srv_sess_park_note links a newly parked waiter to its session's memory. */
+void srv_sess_park_note(srv_call *call, srv_waiter *w);
+/* srv_sess_answered records a parked request's late reply. */
+void srv_sess_answered(srv_state *st, srv_waiter *w, const uint8_t *buf, size_t len);
+/* srv_sess_waiter_gone unlinks a waiter from its session. */
+void srv_sess_waiter_gone(srv_waiter *w);
+/* Holdings: add (count may be negative to give back; the hold goes at 0).
+ * A hold keeps a reference on obj. HOLD_ITEM takes *item. Returns the count
+ * now held. */
+int64_t srv_hold_add(srv_state *st, srv_sess *s, srv_obj *obj, int kind, int64_t count);
+int srv_hold_item(srv_state *st, srv_sess *s, srv_obj *q, srv_val *item);
+/* srv_hold_item_done drops the oldest item s took from q; false if none. */
+bool srv_hold_item_done(srv_state *st, srv_sess *s, srv_obj *q);
+/* srv_sess_expire ends sessions whose lease lapsed; returns the earliest
+ * expiry still pending (-1: none). Called under st->lock. */
+int64_t srv_sess_expire(srv_state *st, int64_t now);
+/* srv_sess_fini frees every session without giving anything back. */
+void srv_sess_fini(srv_state *st);
+
+/* ---- per-type session hooks: give back what a dead session held */
+void lock_session_gone(srv_state *st, srv_obj *lk, srv_sess *s);
+void sem_session_gone(srv_state *st, srv_obj *sem, int64_t permits);
+void queue_session_gone(srv_state *st, srv_obj *q, srv_val *item);
 
 /* ---- obj_lock.c: what a condition needs of its lock or rlock */
 bool lock_is_lock(const srv_obj *o);
@@ -262,6 +318,9 @@ extern const srv_type srv_type_lock, srv_type_rlock, srv_type_sem, srv_type_cond
 typedef struct srv_hooks {
     void (*send)(void *arg, void *conn, const uint8_t *buf, size_t len);
     void (*kick)(void *arg);
+    /* release: conn will get no reply (its request was dropped, or a repeat
+     * took over); give it back to the network. */
+    void (*release)(void *arg, void *conn);
     void *arg;
 } srv_hooks;
 
@@ -278,6 +337,8 @@ struct srv_state {
     size_t ntimers, captimers;
     uint64_t nwaiters;
     srv_hooks hooks;
+    srv_map sessions; /* 8-byte id -> srv_sess (val.u.s.p, not a value) */
+    uint64_t nsessions;
 };
 
 /* A bump allocator for one reply's sub-messages. */
@@ -297,7 +358,11 @@ typedef struct srv_trash {
 struct srv_call {
     srv_state *st;
     void *conn; /* where a parked request's reply goes */
+    srv_sess *sess;
     const Smwire__Request *req;
+    const uint8_t *cached_reply; /* SRV_CACHED: the remembered reply */
+    size_t cached_len;
+    bool remember; /* keep this reply for a repeat */
     Smwire__Reply rep;
     srv_trash *trash; /* values moved out of objects, cleared after packing */
     srv_arena arena;

@@ -123,14 +123,20 @@ store_op_open(srv_call *call)
                 if (rv != SM_OK)
                     return rv;
             }
-            obj_incref(o);
-            return store_reply_obj(call, o);
+            return store_reply_obj(call, o); /* named: not counted */
         }
     }
     int rv = store_create(call, t, op, &o);
     if (rv != SM_OK)
         return rv;
-    if (nlen > 0) {
+    if (nlen == 0) {
+        /* The creator's proxy holds the first reference; a session that
+         * cannot record it must not keep an object it could never free. */
+        if (call->sess != NULL && srv_hold_add(st, call->sess, o, HOLD_REFS, 1) == 0) {
+            obj_decref(st, o);
+            return SM_ENOMEM;
+        }
+    } else {
         o->name = strdup(op->name);
         ne = o->name ? map_add(&st->names, op->name, nlen) : NULL;
         if (ne == NULL) {
@@ -185,19 +191,26 @@ store_ref_to_wire(srv_call *call, srv_obj *o, Smwire__ObjRef **out)
     return SM_OK;
 }
 
-/* ATTACH obj -> obj: one more proxy holds obj. */
+/* ATTACH obj -> obj: one more proxy of this session holds obj. */
 int
 store_op_attach(srv_call *call, srv_obj *o)
 {
-    obj_incref(o);
+    if (o->name == NULL) {
+        obj_incref(o);
+        srv_hold_add(call->st, call->sess, o, HOLD_REFS, 1);
+    }
     return store_reply_obj(call, o);
 }
 
-/* RELEASE obj: a proxy let go of obj. */
+/* RELEASE obj: a proxy of this session let go of obj. A session can only
+ * drop references it took, so no client can free another's object. */
 int
 store_op_release(srv_call *call, srv_obj *o)
 {
-    obj_decref(call->st, o);
+    if (o->name == NULL && srv_hold_add(call->st, call->sess, o, HOLD_REFS, 0) > 0) {
+        srv_hold_add(call->st, call->sess, o, HOLD_REFS, -1);
+        obj_decref(call->st, o);
+    }
     return SM_OK;
 }
 
@@ -214,6 +227,7 @@ store_fini(srv_state *st)
         o->type->destroy(st, o);
         e = next;
     }
+    srv_sess_fini(st); /* still finishing: no reference is dropped */
     map_clear(NULL, &st->ids);
     map_clear(NULL, &st->names);
     st->nobjects = 0;

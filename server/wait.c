@@ -161,6 +161,7 @@ srv_park(srv_call *call, srv_obj *obj, srv_wlist *list, srv_waiter **wp)
     }
     wlist_push(list, w);
     st->nwaiters++;
+    srv_sess_park_note(call, w);
     if (wp != NULL)
         *wp = w;
     return SRV_PARKED;
@@ -170,6 +171,7 @@ srv_park(srv_call *call, srv_obj *obj, srv_wlist *list, srv_waiter **wp)
 static void
 waiter_free(srv_state *st, srv_waiter *w)
 {
+    srv_sess_waiter_gone(w);
     wlist_unlink(w);
     heap_remove(st, w);
     val_clear(st, &w->val);
@@ -190,9 +192,10 @@ srv_answer(srv_state *st, srv_waiter *w, int status, const srv_val *value, int64
     call.arena.left = sizeof(call.arena.first);
     rep.status = (uint32_t)status;
     rep.detail = (char *)"";
-    if (status == SM_OK || status == SM_ETIMEDOUT) {
+    if (status == SM_OK || status == SM_EOWNERDEAD) {
         rep.n = n;
         rep.flag = flag;
+        rep.fence = w->fence;
         if (value != NULL && val_to_wire(&call, value, &wv) == SM_OK)
             rep.value = &wv;
     }
@@ -200,6 +203,7 @@ srv_answer(srv_state *st, srv_waiter *w, int status, const srv_val *value, int64
     uint8_t stackbuf[256], *buf = len <= sizeof(stackbuf) ? stackbuf : malloc(len);
     if (buf != NULL) {
         smwire__reply__pack(&rep, buf);
+        srv_sess_answered(st, w, buf, len);
         if (st->hooks.send != NULL && w->conn != NULL)
             st->hooks.send(st->hooks.arg, w->conn, buf, len);
         if (buf != stackbuf)
@@ -208,6 +212,12 @@ srv_answer(srv_state *st, srv_waiter *w, int status, const srv_val *value, int64
         srv_log(SRV_LOG_WARN, "no memory for a late reply; its caller will time out");
     }
     /* val_to_wire took its REF storage from the call's first arena chunk. */
+    waiter_free(st, w);
+}
+
+void
+srv_waiter_drop(srv_state *st, srv_waiter *w)
+{
     waiter_free(st, w);
 }
 
@@ -241,6 +251,9 @@ srv_expire(srv_state *st, int64_t now)
             srv_answer(st, w, SM_ETIMEDOUT, NULL, 0, false);
     }
     int64_t next = st->ntimers > 0 ? st->timers[0]->deadline : -1;
+    int64_t lease = srv_sess_expire(st, now);
+    if (lease >= 0 && (next < 0 || lease < next))
+        next = lease;
     pthread_mutex_unlock(&st->lock);
     return next;
 }
