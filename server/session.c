@@ -452,7 +452,7 @@ srv_sess_op(srv_call *call)
             return SM_ENOMEM;
         call->rep.session = s->id;
         call->rep.m = lease;
-        srv_log(SRV_LOG_INFO, "session %016" PRIx64 " opened (lease %" PRId64 " ms)", s->id,
+        srv_log(SRV_LOG_NOTICE, "session %016" PRIx64 " opened (lease %" PRId64 " ms)", s->id,
                 lease);
         return SM_OK;
     }

@@ -150,7 +150,9 @@ srv_park(srv_call *call, srv_obj *obj, srv_wlist *list, srv_waiter **wp)
     w->owner = req->owner;
     w->heap_idx = SIZE_MAX;
     w->val.type = SM_NIL;
-    int64_t now = srv_now_ms();
+    /* +1: the clock counts whole milliseconds, so "now" may be up to 1 ms
+     * old; a wait must never be answered before its full timeout. */
+    int64_t now = srv_now_ms() + 1;
     if (req->timeout_ms < 0 || req->timeout_ms > INT64_MAX - now)
         w->deadline = -1; /* forever, or so far off that it is the same */
     else
