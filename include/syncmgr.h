@@ -196,9 +196,11 @@ typedef struct sm_client_opts {
  * to anonymous objects. A background thread renews its lease (every third
  * of lease_ms). A session that ends - sm_client_close, the process killed,
  * the host gone, the lease lapsed - gives all of it back: locks are freed
- * (their next holder gets SM_EOWNERDEAD), permits return, parked waits are
- * dropped, taken items go back to the front of their queue, references are
- * released.
+ * (their next holder gets SM_EOWNERDEAD), permits it acquired and no one
+ * released return (a bounded semaphore never past its bound), parked waits
+ * are dropped, items it took from a joinable queue that no task_done has
+ * covered go back to the front of their queue in their order, references
+ * are released.
  *
  * A dropped connection is not an expired session: the client reconnects by
  * itself and sends the calls in flight again; the server answers a repeated
@@ -568,8 +570,9 @@ SM_API int sm_cond_release(sm_cond *cv);
 /* sm_cond_wait releases the lock (all levels of an rlock), waits for a
  * notify or the timeout, and holds the lock again before it returns, also
  * on timeout. *notified (may be NULL) is false when the timeout passed.
- * Returns: SM_OK (the lock is held again), SM_ENOTOWNER (the caller did not
- * hold the lock; nothing happened). */
+ * Returns: SM_OK (the lock is held again), SM_EOWNERDEAD (held again, and
+ * a holder meanwhile died holding it), SM_ENOTOWNER (the caller did not hold
+ * the lock; nothing happened). */
 SM_API int sm_cond_wait(sm_cond *cv, int64_t timeout_ms, bool *notified);
 /* sm_cond_notify wakes up to n waiters (n >= 1), the longest waiting first;
  * sm_cond_notify_all wakes them all. The caller must hold the lock.

@@ -157,7 +157,7 @@ sm_cond_wait(sm_cond *cv, int64_t timeout_ms, bool *notified)
     int rv = smi_check_wait(timeout_ms);
     if (rv == SM_OK)
         rv = smi_op(&cv->o, SMWIRE__REQUEST__OP_COND_WAIT, NULL, timeout_ms, &rep);
-    if (rv == SM_OK) {
+    if (rv == SM_OK || rv == SM_EOWNERDEAD) {
         if (notified != NULL)
             *notified = rep->flag;
         smwire__reply__free_unpacked(rep, NULL);

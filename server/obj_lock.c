@@ -46,10 +46,11 @@ lock_held_by(const srv_obj *lk, const Smwire__Request *req)
 }
 
 /* lock_grant makes (s, owner) the holder at depth. Returns SM_EOWNERDEAD
- * (and forgets it) when the last holder died and tell is set, else SM_OK. */
+ * (and forgets it: the news is told to exactly one holder) when the last
+ * holder died, else SM_OK. */
 static int
 lock_grant(srv_state *st, lockobj *l, srv_sess *s, uint64_t session, uint64_t owner,
-           int64_t depth, bool tell, uint64_t *fence)
+           int64_t depth, uint64_t *fence)
 {
     l->held = true;
     l->session = session;
@@ -57,7 +58,7 @@ lock_grant(srv_state *st, lockobj *l, srv_sess *s, uint64_t session, uint64_t ow
     l->depth = depth;
     *fence = ++l->fence;
     srv_hold_add(st, s, &l->hdr, HOLD_LOCK, 1);
-    if (tell && l->owner_died) {
+    if (l->owner_died) {
         l->owner_died = false;
         return SM_EOWNERDEAD;
     }
@@ -75,8 +76,7 @@ lock_handoff(srv_state *st, lockobj *l)
     if (w == NULL)
         return;
     bool from_cond = w->op_case == SMWIRE__REQUEST__OP_COND_WAIT;
-    int rv = lock_grant(st, l, w->sess, w->session, w->owner, from_cond ? w->n : 1, !from_cond,
-                        &w->fence);
+    int rv = lock_grant(st, l, w->sess, w->session, w->owner, from_cond ? w->n : 1, &w->fence);
     srv_answer(st, w, rv, NULL, 0, from_cond ? w->flag : false);
 }
 
@@ -127,7 +127,7 @@ lock_op_acquire(srv_call *call, srv_obj *o)
 
     if (!l->held) {
         uint64_t fence;
-        int rv = lock_grant(call->st, l, call->sess, req->session, req->owner, 1, true, &fence);
+        int rv = lock_grant(call->st, l, call->sess, req->session, req->owner, 1, &fence);
         call->rep.fence = fence;
         return rv;
     }

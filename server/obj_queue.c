@@ -9,7 +9,7 @@
  * SM_ETIMEDOUT. The session that takes an item from a joinable queue holds
  * a copy until its TASK_DONE; if the session ends first, queue_session_gone
  * puts the item back at the front, so a worker that dies loses no task.
- * Exported: srv_type_queue, queue_session_gone. */
+ * Exported: srv_type_queue, queue_session_give, queue_session_return. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,16 +112,19 @@ queue_give(srv_state *st, queue *q, srv_val *item)
     return true;
 }
 
-void
-queue_session_gone(srv_state *st, srv_obj *o, srv_val *item)
+bool
+queue_session_give(srv_state *st, srv_obj *o, srv_val *item)
 {
-    queue *q = QUEUE(o);
+    return queue_give(st, QUEUE(o), item);
+}
+
+void
+queue_session_return(srv_state *st, srv_obj *o, srv_val *item)
+{
     srv_val v;
-    if (queue_give(st, q, item))
-        return;
     if (val_copy(&v, item) != SM_OK)
         return;
-    if (!queue_push_front(q, &v))
+    if (!queue_push_front(QUEUE(o), &v))
         val_clear(st, &v);
 }
 

@@ -61,9 +61,14 @@ sem_op_release(srv_call *call, srv_obj *o)
         return call_fail(call, SM_EOVERFLOW, "bounded semaphore released too many times");
     s->value = v;
     sem_wake(call->st, s);
-    /* Last: dropping the hold may free an anonymous semaphore. */
+    /* A release retires held permits: the caller's own first, then the
+     * oldest other session's (one process may acquire and another release,
+     * as with a semaphore used as a signal). Last: dropping a hold may free
+     * an anonymous semaphore. */
     int64_t held = srv_hold_add(call->st, call->sess, o, HOLD_PERMITS, 0);
-    srv_hold_add(call->st, call->sess, o, HOLD_PERMITS, -(n < held ? n : held));
+    int64_t own = n < held ? n : held;
+    srv_hold_retire(call->st, call->sess, o, HOLD_PERMITS, n - own);
+    srv_hold_add(call->st, call->sess, o, HOLD_PERMITS, -own);
     return SM_OK;
 }
 
@@ -73,6 +78,8 @@ sem_session_gone(srv_state *st, srv_obj *o, int64_t permits)
     sem *s = SEM(o);
     if (__builtin_add_overflow(s->value, permits, &s->value))
         s->value = INT64_MAX;
+    if (s->bounded && s->value > s->initial)
+        s->value = s->initial;
     sem_wake(st, s);
 }
 

@@ -141,8 +141,9 @@ srv_hold_item(srv_state *st, srv_sess *s, srv_obj *q, srv_val *item)
     return SM_OK;
 }
 
-bool
-srv_hold_item_done(srv_state *st, srv_sess *s, srv_obj *q)
+/* item_done drops the oldest item s took from q; false if none. */
+static bool
+item_done(srv_state *st, srv_sess *s, srv_obj *q)
 {
     if (s == NULL)
         return false;
@@ -162,6 +163,34 @@ srv_hold_item_done(srv_state *st, srv_sess *s, srv_obj *q)
         return true;
     }
     return false;
+}
+
+void
+srv_hold_item_done(srv_state *st, srv_sess *s, srv_obj *q)
+{
+    if (item_done(st, s, q))
+        return;
+    for (map_ent *e = st->sessions.head; e != NULL; e = e->next)
+        if (item_done(st, (srv_sess *)(void *)e->val.u.s.p, q))
+            return;
+}
+
+int64_t
+srv_hold_retire(srv_state *st, srv_sess *except, srv_obj *obj, int kind, int64_t n)
+{
+    int64_t done = 0;
+    for (map_ent *e = st->sessions.head; e != NULL && done < n; e = e->next) {
+        srv_sess *s = (srv_sess *)(void *)e->val.u.s.p;
+        if (s == except)
+            continue;
+        int64_t held = srv_hold_add(st, s, obj, kind, 0);
+        int64_t take = held < n - done ? held : n - done;
+        if (take > 0) {
+            srv_hold_add(st, s, obj, kind, -take);
+            done += take;
+        }
+    }
+    return done;
 }
 
 /* ------------------------------------------------------------ reply memory */
@@ -382,14 +411,30 @@ sess_end(srv_state *st, srv_sess *s, const char *why)
             npermit += h->count;
         }
     }
+    /* Taken items: parked getters get them oldest first; the rest go back
+     * to the front newest first, so the queue reads as before they were
+     * taken. */
+    srv_hold *rev = NULL;
     while (s->items != NULL) {
         srv_hold *h = s->items;
         s->items = h->next;
-        queue_session_gone(st, h->obj, &h->item);
+        nitem++;
+        if (queue_session_give(st, h->obj, &h->item)) {
+            val_clear(st, &h->item);
+            obj_decref(st, h->obj);
+            free(h);
+        } else {
+            h->next = rev;
+            rev = h;
+        }
+    }
+    while (rev != NULL) {
+        srv_hold *h = rev;
+        rev = h->next;
+        queue_session_return(st, h->obj, &h->item);
         val_clear(st, &h->item);
         obj_decref(st, h->obj);
         free(h);
-        nitem++;
     }
     s->items_tail = NULL;
     for (map_ent *e = s->holds.head; e != NULL; e = e->next) {

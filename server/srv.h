@@ -253,8 +253,14 @@ void srv_sess_waiter_gone(srv_waiter *w);
  * now held. */
 int64_t srv_hold_add(srv_state *st, srv_sess *s, srv_obj *obj, int kind, int64_t count);
 int srv_hold_item(srv_state *st, srv_sess *s, srv_obj *q, srv_val *item);
-/* srv_hold_item_done drops the oldest item s took from q; false if none. */
-bool srv_hold_item_done(srv_state *st, srv_sess *s, srv_obj *q);
+/* srv_hold_item_done drops the oldest item s took from q; if s took none,
+ * the oldest any session took from q (a task_done may come from another
+ * process than the get). */
+void srv_hold_item_done(srv_state *st, srv_sess *s, srv_obj *q);
+/* srv_hold_retire drops up to n of kind held on obj by sessions other than
+ * except, oldest session first; returns how many it dropped. (A semaphore
+ * released by one process retires a permit another acquired.) */
+int64_t srv_hold_retire(srv_state *st, srv_sess *except, srv_obj *obj, int kind, int64_t n);
 /* srv_sess_expire ends sessions whose lease lapsed; returns the earliest
  * expiry still pending (-1: none). Called under st->lock. */
 int64_t srv_sess_expire(srv_state *st, int64_t now);
@@ -264,7 +270,10 @@ void srv_sess_fini(srv_state *st);
 /* ---- per-type session hooks: give back what a dead session held */
 void lock_session_gone(srv_state *st, srv_obj *lk, srv_sess *s);
 void sem_session_gone(srv_state *st, srv_obj *sem, int64_t permits);
-void queue_session_gone(srv_state *st, srv_obj *q, srv_val *item);
+/* queue_session_give hands a returned item to a parked getter; false if
+ * none waits. queue_session_return puts it back at the front. */
+bool queue_session_give(srv_state *st, srv_obj *q, srv_val *item);
+void queue_session_return(srv_state *st, srv_obj *q, srv_val *item);
 
 /* ---- obj_lock.c: what a condition needs of its lock or rlock */
 bool lock_is_lock(const srv_obj *o);
