@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -290,6 +291,81 @@ fail_alloc:
     return rv;
 }
 
+/* nng 1.5.2's nng_close can hang for good (a race between reaping a pipe
+ * and a task it had prepared, nanomsg/nng#1543; fixed upstream after
+ * 1.5.2). Seen here with a client closing while its dialer redials a server
+ * that went away. So the close runs on a thread of its own, and a caller is
+ * let go after CLIENT_CLOSE_WAIT_S: the socket, its memory and that thread
+ * are then left to nng, and never touched again. */
+#define CLIENT_CLOSE_WAIT_S 5
+
+typedef struct client_closer {
+    nng_socket sock;
+    pthread_mutex_t mtx;
+    pthread_cond_t cv;
+    bool done, abandoned;
+} client_closer;
+
+static void *
+client_closer_main(void *arg)
+{
+    client_closer *k = arg;
+    nng_close(k->sock);
+    pthread_mutex_lock(&k->mtx);
+    k->done = true;
+    bool abandoned = k->abandoned;
+    pthread_cond_signal(&k->cv);
+    pthread_mutex_unlock(&k->mtx);
+    if (abandoned) { /* the caller left: the closer frees itself */
+        pthread_cond_destroy(&k->cv);
+        pthread_mutex_destroy(&k->mtx);
+        free(k);
+    }
+    return NULL;
+}
+
+/* client_close_socket closes c's socket; false if the close did not finish
+ * within CLIENT_CLOSE_WAIT_S. */
+static bool
+client_close_socket(sm_client *c)
+{
+    client_closer *k = calloc(1, sizeof(*k));
+    pthread_t t;
+    pthread_condattr_t ca;
+    if (k == NULL) {
+        nng_close(c->sock);
+        return true;
+    }
+    k->sock = c->sock;
+    pthread_mutex_init(&k->mtx, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&k->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&t, NULL, client_closer_main, k) != 0) {
+        nng_close(c->sock);
+        k->done = true;
+    } else {
+        pthread_detach(t);
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += CLIENT_CLOSE_WAIT_S;
+        pthread_mutex_lock(&k->mtx);
+        while (!k->done && pthread_cond_timedwait(&k->cv, &k->mtx, &until) == 0)
+            ;
+        if (!k->done) {
+            k->abandoned = true;
+            pthread_mutex_unlock(&k->mtx);
+            return false;
+        }
+        pthread_mutex_unlock(&k->mtx);
+    }
+    pthread_cond_destroy(&k->cv);
+    pthread_mutex_destroy(&k->mtx);
+    free(k);
+    return true;
+}
+
 void
 sm_client_close(sm_client *c)
 {
@@ -319,13 +395,16 @@ sm_client_close(sm_client *c)
                         : c->call_timeout_ms;
         client_simple(c, SMWIRE__REQUEST__OP_SESSION_CLOSE, t);
     }
-    nng_close(c->sock);
+    /* Every context and aio goes before the socket, as nng advises. */
     while (c->idle != NULL) {
         smi_ctx *x = c->idle;
         c->idle = x->next;
+        nng_ctx_close(x->ctx);
         nng_aio_free(x->aio);
         free(x);
     }
+    if (!client_close_socket(c))
+        return; /* nng's close hung: c stays with the thread that holds it */
     nng_cv_free(c->cv);
     nng_mtx_free(c->mtx);
     free(c->url);
