@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -296,4 +297,268 @@ smt_main(int argc, char **argv, const char *name, const struct CMUnitTest *tests
         failed += _cmocka_run_group_tests(group, tests, n, smt_group_setup, smt_group_teardown);
     }
     return failed;
+}
+
+/* ------------------------------------------------------- clocks and waits */
+
+int64_t
+smt_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+smt_sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+bool
+smt_join_within(pthread_t t, int64_t ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)(ms / 1000);
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    return pthread_timedjoin_np(t, NULL, &until) == 0;
+}
+
+int64_t
+smt_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ------------------------------------------------- strict value checks */
+
+const char *
+smt_type_name(sm_type t)
+{
+    switch (t) {
+    case SM_NIL:
+        return "nil";
+    case SM_BOOL:
+        return "bool";
+    case SM_INT:
+        return "int";
+    case SM_DOUBLE:
+        return "double";
+    case SM_BYTES:
+        return "bytes";
+    case SM_STR:
+        return "str";
+    case SM_REF:
+        return "ref";
+    }
+    return "?";
+}
+
+void
+smt_describe(const sm_value *v, char *buf, size_t cap)
+{
+    switch (v->type) {
+    case SM_NIL:
+        snprintf(buf, cap, "nil");
+        return;
+    case SM_BOOL:
+        snprintf(buf, cap, "bool %s", v->u.b ? "true" : "false");
+        return;
+    case SM_INT:
+        snprintf(buf, cap, "int %" PRId64, v->u.i);
+        return;
+    case SM_DOUBLE:
+        snprintf(buf, cap, "double %.17g", v->u.d);
+        return;
+    case SM_BYTES:
+    case SM_STR:
+    case SM_REF: {
+        size_t k = (size_t)snprintf(buf, cap, "%s[%zu] \"", smt_type_name(v->type), v->u.buf.len);
+        const unsigned char *p = v->u.buf.ptr;
+        for (size_t i = 0; p != NULL && i < v->u.buf.len && i < 24 && k + 8 < cap; i++) {
+            if (p[i] >= 0x20 && p[i] < 0x7f)
+                k += (size_t)snprintf(buf + k, cap - k, "%c", p[i]);
+            else
+                k += (size_t)snprintf(buf + k, cap - k, "\\x%02x", p[i]);
+        }
+        snprintf(buf + k, cap - k, "%s\"", v->u.buf.len > 24 ? "..." : "");
+        return;
+    }
+    }
+    snprintf(buf, cap, "type %d", (int)v->type);
+}
+
+bool
+smt_value_same(const sm_value *got, const sm_value *want, const char **why)
+{
+    *why = "content differs";
+    if (got->type != want->type) {
+        *why = "kind differs";
+        return false;
+    }
+    switch (want->type) {
+    case SM_NIL:
+        return true;
+    case SM_BOOL:
+        return got->u.b == want->u.b;
+    case SM_INT:
+        return got->u.i == want->u.i;
+    case SM_DOUBLE:
+        return memcmp(&got->u.d, &want->u.d, sizeof(double)) == 0;
+    case SM_BYTES:
+    case SM_STR:
+    case SM_REF:
+        if (got->u.buf.len != want->u.buf.len) {
+            *why = "length differs";
+            return false;
+        }
+        if (got->u.buf.len > 0 || want->type != SM_BYTES) {
+            if (got->u.buf.ptr == NULL) {
+                *why = "buffer is NULL";
+                return false;
+            }
+            if (!got->u.buf.owned) {
+                *why = "buffer handed out is not owned";
+                return false;
+            }
+        }
+        if (want->type != SM_BYTES && ((const char *)got->u.buf.ptr)[got->u.buf.len] != '\0') {
+            *why = "text is not NUL-terminated";
+            return false;
+        }
+        return got->u.buf.len == 0 || memcmp(got->u.buf.ptr, want->u.buf.ptr, got->u.buf.len) == 0;
+    }
+    *why = "unknown kind";
+    return false;
+}
+
+void
+smt_check_value(const sm_value *got, const sm_value *want, const char *what,
+                const char *file, int line)
+{
+    const char *why;
+    char g[160], w[160];
+
+    if (smt_value_same(got, want, &why))
+        return;
+    smt_describe(got, g, sizeof(g));
+    smt_describe(want, w, sizeof(w));
+    print_error("%s: got %s, wanted %s (%s)\n", what, g, w, why);
+    _fail(file, line);
+}
+
+/* ------------------------------------------------ content value checks */
+
+const char *
+smt_value_text(const sm_value *v, char *buf, size_t size)
+{
+    switch (v->type) {
+    case SM_NIL:
+        snprintf(buf, size, "nil");
+        break;
+    case SM_BOOL:
+        snprintf(buf, size, "bool %s", v->u.b ? "true" : "false");
+        break;
+    case SM_INT:
+        snprintf(buf, size, "int %" PRId64, v->u.i);
+        break;
+    case SM_DOUBLE:
+        snprintf(buf, size, "double %.17g", v->u.d);
+        break;
+    case SM_BYTES:
+    case SM_STR:
+    case SM_REF: {
+        const char *kind = v->type == SM_BYTES ? "bytes" : v->type == SM_STR ? "str" : "ref";
+        size_t n = v->u.buf.len < 48 ? v->u.buf.len : 48;
+        size_t at = (size_t)snprintf(buf, size, "%s[%zu] ", kind, v->u.buf.len);
+        const unsigned char *p = v->u.buf.ptr;
+        for (size_t i = 0; p != NULL && i < n && at + 5 < size; i++) {
+            if (p[i] >= 0x20 && p[i] < 0x7f)
+                at += (size_t)snprintf(buf + at, size - at, "%c", p[i]);
+            else
+                at += (size_t)snprintf(buf + at, size - at, "\\x%02x", p[i]);
+        }
+        break;
+    }
+    default:
+        snprintf(buf, size, "type %d", (int)v->type);
+        break;
+    }
+    return buf;
+}
+
+bool
+smt_value_matches(const sm_value *got, const sm_value *want)
+{
+    if (got->type != want->type)
+        return false;
+    switch (got->type) {
+    case SM_NIL:
+        return true;
+    case SM_BOOL:
+        return got->u.b == want->u.b;
+    case SM_INT:
+        return got->u.i == want->u.i;
+    case SM_DOUBLE:
+        return memcmp(&got->u.d, &want->u.d, sizeof(double)) == 0;
+    case SM_BYTES:
+    case SM_STR:
+    case SM_REF:
+        if (got->u.buf.len != want->u.buf.len)
+            return false;
+        if (got->type != SM_BYTES &&
+            (got->u.buf.ptr == NULL || ((const char *)got->u.buf.ptr)[got->u.buf.len] != '\0'))
+            return false;
+        return got->u.buf.len == 0 || memcmp(got->u.buf.ptr, want->u.buf.ptr, got->u.buf.len) == 0;
+    default:
+        return false;
+    }
+}
+
+void
+smt_value_check(const sm_value *got, sm_value want, const char *file, int line)
+{
+    char g[256], w[256];
+    if (smt_value_matches(got, &want))
+        return;
+    print_error("value is %s, wanted %s\n", smt_value_text(got, g, sizeof(g)),
+                smt_value_text(&want, w, sizeof(w)));
+    _fail(file, line);
+}
+
+/* ------------------------------------------------------------ misc helpers */
+
+int
+smt_child_fail(const char *who, const char *what, int rv)
+{
+    fprintf(stderr, "%s %ld: %s: %s (%s): %s\n", who, (long)getpid(), what, sm_errname(rv),
+            sm_strerror(rv), sm_errdetail());
+    return 1;
+}
+
+void
+smt_join_or_fail(pthread_t t, time_t secs)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += secs;
+    assert_int_equal(pthread_timedjoin_np(t, NULL, &dl), 0);
+}
+
+int64_t
+smt_dict_int(sm_dict *d, const char *key)
+{
+    sm_value v = sm_value_nil();
+    assert_sm_ok(sm_dict_get_or(d, key, (const sm_value[]){sm_value_int(0)}, &v));
+    assert_int_equal(v.type, SM_INT);
+    return v.u.i;
 }

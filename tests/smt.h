@@ -11,8 +11,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "syncmgr.h"
@@ -78,5 +81,57 @@ void smt_assert_status(int got, int want, const char *expr, const char *file, in
 
 /* smt_wait_child waits for pid and asserts it exited 0. */
 void smt_wait_child(pid_t pid);
+
+/* Clocks and waits. smt_now_ms and smt_now_ns read CLOCK_MONOTONIC;
+ * smt_sleep_ms sleeps the whole time even if interrupted (only to give other
+ * threads time, never as a proof). */
+int64_t smt_now_ms(void);
+int64_t smt_now_ns(void);
+void smt_sleep_ms(int64_t ms);
+
+/* smt_join_within joins t, waiting at most ms; false if it is still running
+ * (the caller then fails the test; the thread's data must outlive it). */
+bool smt_join_within(pthread_t t, int64_t ms);
+
+/* Strict value checks, for values the library handed out.
+ * smt_type_name names a kind ("int", "str", ...; "?" if unknown).
+ * smt_describe writes a short printable form of v into buf (text and bytes
+ * quoted, at most 24 bytes shown).
+ * smt_value_same says whether got is exactly want: same kind, same content,
+ * doubles bit for bit. A text value must be NUL-terminated and a non-empty
+ * buffer (any text buffer) must be non-NULL and owned. On false, *why says
+ * what differs.
+ * smt_check_value fails the test at file:line unless smt_value_same; the
+ * message names `what`. smt_assert_value_is(got, want) takes pointers. */
+const char *smt_type_name(sm_type t);
+void smt_describe(const sm_value *v, char *buf, size_t cap);
+bool smt_value_same(const sm_value *got, const sm_value *want, const char **why);
+void smt_check_value(const sm_value *got, const sm_value *want, const char *what,
+                     const char *file, int line);
+#define smt_assert_value_is(got, want) smt_check_value((got), (want), #got, __FILE__, __LINE__)
+
+/* Content value checks, which do not look at buffer ownership.
+ * smt_value_text writes a printable form of v into buf (at most 48 bytes of
+ * text or bytes shown, unquoted) and returns buf.
+ * smt_value_matches: same kind and the very same content (doubles bit for
+ * bit); a string or token the library hands out must also be non-NULL and
+ * NUL-terminated.
+ * smt_value_check fails the test at file:line unless smt_value_matches.
+ * smt_assert_value(got, want) takes got by pointer and want by value. */
+const char *smt_value_text(const sm_value *v, char *buf, size_t size);
+bool smt_value_matches(const sm_value *got, const sm_value *want);
+void smt_value_check(const sm_value *got, sm_value want, const char *file, int line);
+#define smt_assert_value(got, want) smt_value_check((got), (want), __FILE__, __LINE__)
+
+/* smt_child_fail prints "WHO PID: WHAT: NAME (TEXT): DETAIL" for a failed
+ * call's status rv to stderr and returns 1, a child's failing exit status. */
+int smt_child_fail(const char *who, const char *what, int rv);
+
+/* smt_join_or_fail joins t, failing the test unless it has ended within
+ * secs whole seconds (a thread stuck in a call must not hang the test). */
+void smt_join_or_fail(pthread_t t, time_t secs);
+
+/* smt_dict_int reads d[key] as an int, 0 when absent. */
+int64_t smt_dict_int(sm_dict *d, const char *key);
 
 #endif

@@ -27,37 +27,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
-/* join_within joins t, waiting at most ms; false if it is still running. */
-static bool
-join_within(pthread_t t, int64_t ms)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(ms / 1000);
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    return pthread_timedjoin_np(t, NULL, &until) == 0;
-}
-
 static sm_barrier *
 new_barrier(int64_t parties)
 {
@@ -85,12 +54,12 @@ static void
 await_waiting(sm_barrier *b, int64_t n)
 {
     int64_t got = -1;
-    int64_t deadline = now_ms() + 10000;
+    int64_t deadline = smt_now_ms() + 10000;
     for (;;) {
         assert_sm_ok(sm_barrier_info(b, NULL, &got, NULL));
-        if (got == n || now_ms() >= deadline)
+        if (got == n || smt_now_ms() >= deadline)
             break;
-        sleep_ms(5);
+        smt_sleep_ms(5);
     }
     assert_int_equal(got, n);
 }
@@ -124,10 +93,10 @@ bar_waiter_main(void *arg)
         b = own;
     }
     for (int r = 0; r < w->rounds; r++) {
-        int64_t t0 = now_ms();
+        int64_t t0 = smt_now_ms();
         w->index[r] = -7;
         w->rv[r] = sm_barrier_wait(b, w->timeout_ms, &w->index[r]);
-        w->ms = now_ms() - t0;
+        w->ms = smt_now_ms() - t0;
         if (w->rv[r] != SM_OK)
             break;
     }
@@ -228,7 +197,7 @@ test_barrier_wait_with_n_threads_returns_each_index_once(void **state)
     for (int i = 0; i < BAR_THREADS; i++)
         bar_waiter_start(&w[i], b, NULL, BAR_BOUND_MS, 1);
     for (int i = 0; i < BAR_THREADS; i++)
-        assert_true(join_within(w[i].tid, BAR_BOUND_MS + 5000));
+        assert_true(smt_join_within(w[i].tid, BAR_BOUND_MS + 5000));
     for (int i = 0; i < BAR_THREADS; i++) {
         assert_sm_ok(w[i].rv[0]);
         idx[i] = w[i].index[0];
@@ -255,7 +224,7 @@ test_barrier_last_arrival_releases_the_parked_waiters(void **state)
     assert_sm_ok(sm_barrier_wait(b, BAR_BOUND_MS, &idx));
     assert_int_equal(idx, 2);
     for (int i = 0; i < 2; i++)
-        assert_true(join_within(w[i].tid, BAR_BOUND_MS + 5000));
+        assert_true(smt_join_within(w[i].tid, BAR_BOUND_MS + 5000));
     assert_sm_ok(w[0].rv[0]);
     assert_sm_ok(w[1].rv[0]);
     assert_int_equal(w[0].index[0], 0);
@@ -282,7 +251,7 @@ test_barrier_is_reused_for_further_rounds(void **state)
     for (int i = 0; i < BAR_THREADS; i++)
         bar_waiter_start(&w[i], b, own[i], BAR_BOUND_MS, BAR_ROUNDS);
     for (int i = 0; i < BAR_THREADS; i++)
-        assert_true(join_within(w[i].tid, BAR_ROUNDS * BAR_BOUND_MS + 5000));
+        assert_true(smt_join_within(w[i].tid, BAR_ROUNDS * BAR_BOUND_MS + 5000));
     for (int r = 0; r < BAR_ROUNDS; r++) {
         for (int i = 0; i < BAR_THREADS; i++) {
             assert_sm_ok(w[i].rv[r]);
@@ -312,7 +281,7 @@ test_barrier_abort_breaks_waiters_and_later_waits_until_reset(void **state)
 
     assert_sm_ok(sm_barrier_abort(b));
     for (int i = 0; i < 2; i++)
-        assert_true(join_within(w[i].tid, 10000));
+        assert_true(smt_join_within(w[i].tid, 10000));
     for (int i = 0; i < 2; i++) {
         assert_sm_status(w[i].rv[0], SM_EBROKEN);
         assert_int_equal(w[i].index[0], -7); /* untouched on failure */
@@ -321,13 +290,13 @@ test_barrier_abort_breaks_waiters_and_later_waits_until_reset(void **state)
     assert_info(b, 3, 0, true);
 
     /* broken before waiting: every later wait is refused at once */
-    int64_t t0 = now_ms();
+    int64_t t0 = smt_now_ms();
     assert_sm_status(sm_barrier_wait(b, 5000, &idx), SM_EBROKEN);
-    assert_true(now_ms() - t0 < 2500);
+    assert_true(smt_now_ms() - t0 < 2500);
     assert_sm_status(sm_barrier_wait(b, SM_NOWAIT, &idx), SM_EBROKEN);
-    t0 = now_ms();
+    t0 = smt_now_ms();
     assert_sm_status(sm_barrier_wait(b, SM_WAIT_FOREVER, &idx), SM_EBROKEN);
-    assert_true(now_ms() - t0 < 2500);
+    assert_true(smt_now_ms() - t0 < 2500);
     assert_int_equal(idx, -7);
     assert_sm_ok(sm_barrier_abort(b)); /* aborting a broken barrier changes nothing */
     assert_info(b, 3, 0, true);
@@ -341,7 +310,7 @@ test_barrier_abort_breaks_waiters_and_later_waits_until_reset(void **state)
     bar_waiter_start(&v[1], b, NULL, BAR_BOUND_MS, 1);
     assert_sm_ok(sm_barrier_wait(b, BAR_BOUND_MS, &idx));
     for (int i = 0; i < 2; i++)
-        assert_true(join_within(v[i].tid, BAR_BOUND_MS + 5000));
+        assert_true(smt_join_within(v[i].tid, BAR_BOUND_MS + 5000));
     int64_t all[3] = {idx, v[0].index[0], v[1].index[0]};
     assert_sm_ok(v[0].rv[0]);
     assert_sm_ok(v[1].rv[0]);
@@ -381,7 +350,7 @@ test_barrier_reset_breaks_current_waiters_and_leaves_it_whole(void **state)
 
     assert_sm_ok(sm_barrier_reset(b));
     for (int i = 0; i < 2; i++)
-        assert_true(join_within(w[i].tid, 10000));
+        assert_true(smt_join_within(w[i].tid, 10000));
     for (int i = 0; i < 2; i++) {
         assert_sm_status(w[i].rv[0], SM_EBROKEN);
         assert_int_equal(w[i].index[0], -7);
@@ -392,7 +361,7 @@ test_barrier_reset_breaks_current_waiters_and_leaves_it_whole(void **state)
     for (int i = 0; i < 3; i++)
         bar_waiter_start(&v[i], b, NULL, BAR_BOUND_MS, 1);
     for (int i = 0; i < 3; i++)
-        assert_true(join_within(v[i].tid, BAR_BOUND_MS + 5000));
+        assert_true(smt_join_within(v[i].tid, BAR_BOUND_MS + 5000));
     for (int i = 0; i < 3; i++) {
         assert_sm_ok(v[i].rv[0]);
         idx[i] = v[i].index[0];
@@ -425,9 +394,9 @@ test_barrier_wait_that_times_out_is_ebroken_and_breaks_it(void **state)
     sm_barrier *b = new_barrier(3);
     int64_t idx = -7;
 
-    int64_t t0 = now_ms();
+    int64_t t0 = smt_now_ms();
     assert_sm_status(sm_barrier_wait(b, 200, &idx), SM_EBROKEN);
-    int64_t ms = now_ms() - t0;
+    int64_t ms = smt_now_ms() - t0;
     print_message("barrier wait of 200 ms took %" PRId64 " ms\n", ms);
     assert_true(ms >= 200);
     assert_true(ms < 1000);
@@ -461,12 +430,12 @@ test_barrier_wait_that_times_out_breaks_it_for_the_other_waiters(void **state)
     bar_waiter_start(&w, b, NULL, BAR_BOUND_MS, 1);
     await_waiting(b, 1);
 
-    int64_t t0 = now_ms();
+    int64_t t0 = smt_now_ms();
     assert_sm_status(sm_barrier_wait(b, 200, &idx), SM_EBROKEN); /* 2 of 3 parties */
-    int64_t ms = now_ms() - t0;
+    int64_t ms = smt_now_ms() - t0;
     assert_true(ms >= 200);
     assert_true(ms < 1000);
-    assert_true(join_within(w.tid, 10000));
+    assert_true(smt_join_within(w.tid, 10000));
     assert_sm_status(w.rv[0], SM_EBROKEN);
     assert_true(w.ms < BAR_BOUND_MS); /* broken by the other's timeout, not its own */
     assert_int_equal(w.index[0], -7);
@@ -520,14 +489,6 @@ test_barrier_open_existing_name_ignores_parties_and_shares_state(void **state)
  * to a shared list, waits, then appends "after". Every "before" precedes
  * every "after", and the 4 arrival indices are 0 .. 3. */
 
-static int
-child_fail(const char *what, int rv)
-{
-    fprintf(stderr, "barrier child %ld: %s: %s (%s): %s\n", (long)getpid(), what,
-            sm_errname(rv), sm_strerror(rv), sm_errdetail());
-    return 1;
-}
-
 /* child_meet: argv is NAME URL BARRIER_TOKEN LIST_TOKEN ID. */
 static int
 child_meet(int argc, char **argv)
@@ -545,29 +506,29 @@ child_meet(int argc, char **argv)
         return 99;
     }
     if ((rv = sm_client_open(&c, argv[1], NULL)) != SM_OK) {
-        status = child_fail("sm_client_open", rv);
+        status = smt_child_fail("barrier child", "sm_client_open", rv);
         goto out;
     }
     if ((rv = sm_barrier_attach(c, argv[2], &b)) != SM_OK) {
-        status = child_fail("sm_barrier_attach", rv);
+        status = smt_child_fail("barrier child", "sm_barrier_attach", rv);
         goto out;
     }
     if ((rv = sm_list_attach(c, argv[3], &l)) != SM_OK) {
-        status = child_fail("sm_list_attach", rv);
+        status = smt_child_fail("barrier child", "sm_list_attach", rv);
         goto out;
     }
     snprintf(text, sizeof(text), "before %s", argv[4]);
     if ((rv = sm_list_append(l, (const sm_value[]){sm_value_str(text)})) != SM_OK) {
-        status = child_fail("append before", rv);
+        status = smt_child_fail("barrier child", "append before", rv);
         goto out;
     }
     if ((rv = sm_barrier_wait(b, 60000, &idx)) != SM_OK) {
-        status = child_fail("sm_barrier_wait", rv);
+        status = smt_child_fail("barrier child", "sm_barrier_wait", rv);
         goto out;
     }
     snprintf(text, sizeof(text), "after %s %" PRId64, argv[4], idx);
     if ((rv = sm_list_append(l, (const sm_value[]){sm_value_str(text)})) != SM_OK) {
-        status = child_fail("append after", rv);
+        status = smt_child_fail("barrier child", "append after", rv);
         goto out;
     }
     status = 0;

@@ -39,14 +39,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static int64_t
-now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 #define MS_NS(ms) ((int64_t)(ms) * 1000000)
 
 /* The inputs and outputs of an actor's calls. */
@@ -87,9 +79,9 @@ actor_main(void *p)
             break;
         actor_fn fn = a->fn;
         pthread_mutex_unlock(&a->mu);
-        int64_t t0 = now_ns();
+        int64_t t0 = smt_now_ns();
         int rv = fn(&a->x);
-        int64_t took = now_ns() - t0;
+        int64_t took = smt_now_ns() - t0;
         pthread_mutex_lock(&a->mu);
         a->rv = rv;
         a->took_ns = took;

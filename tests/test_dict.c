@@ -22,127 +22,6 @@
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
-/* ------------------------------------------------------------ value checks */
-
-static const char *
-type_name(sm_type t)
-{
-    switch (t) {
-    case SM_NIL:
-        return "nil";
-    case SM_BOOL:
-        return "bool";
-    case SM_INT:
-        return "int";
-    case SM_DOUBLE:
-        return "double";
-    case SM_BYTES:
-        return "bytes";
-    case SM_STR:
-        return "str";
-    case SM_REF:
-        return "ref";
-    }
-    return "?";
-}
-
-/* describe writes a short printable form of v into buf. */
-static void
-describe(const sm_value *v, char *buf, size_t cap)
-{
-    switch (v->type) {
-    case SM_NIL:
-        snprintf(buf, cap, "nil");
-        return;
-    case SM_BOOL:
-        snprintf(buf, cap, "bool %s", v->u.b ? "true" : "false");
-        return;
-    case SM_INT:
-        snprintf(buf, cap, "int %" PRId64, v->u.i);
-        return;
-    case SM_DOUBLE:
-        snprintf(buf, cap, "double %.17g", v->u.d);
-        return;
-    case SM_BYTES:
-    case SM_STR:
-    case SM_REF: {
-        size_t k = (size_t)snprintf(buf, cap, "%s[%zu] \"", type_name(v->type), v->u.buf.len);
-        const unsigned char *p = v->u.buf.ptr;
-        for (size_t i = 0; p != NULL && i < v->u.buf.len && i < 24 && k + 8 < cap; i++) {
-            if (p[i] >= 0x20 && p[i] < 0x7f)
-                k += (size_t)snprintf(buf + k, cap - k, "%c", p[i]);
-            else
-                k += (size_t)snprintf(buf + k, cap - k, "\\x%02x", p[i]);
-        }
-        snprintf(buf + k, cap - k, "%s\"", v->u.buf.len > 24 ? "..." : "");
-        return;
-    }
-    }
-    snprintf(buf, cap, "type %d", (int)v->type);
-}
-
-/* value_same says whether got (a value the library handed out) is exactly
- * want: same kind, same content, doubles bit for bit. A text value must be
- * NUL-terminated and a non-empty buffer must be owned. */
-static bool
-value_same(const sm_value *got, const sm_value *want, const char **why)
-{
-    *why = "content differs";
-    if (got->type != want->type) {
-        *why = "kind differs";
-        return false;
-    }
-    switch (want->type) {
-    case SM_NIL:
-        return true;
-    case SM_BOOL:
-        return got->u.b == want->u.b;
-    case SM_INT:
-        return got->u.i == want->u.i;
-    case SM_DOUBLE:
-        return memcmp(&got->u.d, &want->u.d, sizeof(double)) == 0;
-    case SM_BYTES:
-    case SM_STR:
-    case SM_REF:
-        if (got->u.buf.len != want->u.buf.len) {
-            *why = "length differs";
-            return false;
-        }
-        if (got->u.buf.len > 0 || want->type != SM_BYTES) {
-            if (got->u.buf.ptr == NULL) {
-                *why = "buffer is NULL";
-                return false;
-            }
-            if (!got->u.buf.owned) {
-                *why = "buffer handed out is not owned";
-                return false;
-            }
-        }
-        if (want->type != SM_BYTES && ((const char *)got->u.buf.ptr)[got->u.buf.len] != '\0') {
-            *why = "text is not NUL-terminated";
-            return false;
-        }
-        return got->u.buf.len == 0 || memcmp(got->u.buf.ptr, want->u.buf.ptr, got->u.buf.len) == 0;
-    }
-    *why = "unknown kind";
-    return false;
-}
-
-static void
-check_value(const sm_value *got, const sm_value *want, const char *what, const char *file, int line)
-{
-    const char *why;
-    char g[160], w[160];
-
-    if (value_same(got, want, &why))
-        return;
-    describe(got, g, sizeof(g));
-    describe(want, w, sizeof(w));
-    print_error("%s: got %s, wanted %s (%s)\n", what, g, w, why);
-    _fail(file, line);
-}
-#define assert_value_is(got, want) check_value((got), (want), #got, __FILE__, __LINE__)
-
 /* ------------------------------------------------------------- dict checks */
 
 /* check_dict reads the whole of d back every way the API allows and fails
@@ -179,9 +58,9 @@ check_dict(sm_dict *d, const char *const *keys, const sm_value *vals, size_t n, 
             _fail(file, line);
         }
         snprintf(what, sizeof(what), "values()[%zu] (key \"%.40s\")", i, keys[i]);
-        check_value(&vs[i], &vals[i], what, file, line);
+        smt_check_value(&vs[i], &vals[i], what, file, line);
         snprintf(what, sizeof(what), "items()[%zu] (key \"%.40s\")", i, keys[i]);
-        check_value(&ivs[i], &vals[i], what, file, line);
+        smt_check_value(&ivs[i], &vals[i], what, file, line);
     }
     sm_strings_free(ks, nk);
     sm_strings_free(iks, ni);
@@ -198,7 +77,7 @@ check_dict(sm_dict *d, const char *const *keys, const sm_value *vals, size_t n, 
         }
         smt_assert_status(sm_dict_get(d, keys[i], &got), SM_OK, "sm_dict_get", file, line);
         snprintf(what, sizeof(what), "get(\"%.40s\")", keys[i]);
-        check_value(&got, &vals[i], what, file, line);
+        smt_check_value(&got, &vals[i], what, file, line);
         sm_value_clear(&got);
     }
 }
@@ -446,11 +325,11 @@ test_dict_get_returns_the_stored_value(void **state)
 
     assert_sm_ok(sm_dict_set(d, "answer", SMV(sm_value_int(42))));
     assert_sm_ok(sm_dict_get(d, "answer", &v));
-    assert_value_is(&v, SMV(sm_value_int(42)));
+    smt_assert_value_is(&v, SMV(sm_value_int(42)));
 
     assert_sm_ok(sm_dict_set(d, "name", SMV(sm_value_str("syncmgr"))));
     assert_sm_ok(sm_dict_get(d, "name", &v));
-    assert_value_is(&v, SMV(sm_value_str("syncmgr")));
+    smt_assert_value_is(&v, SMV(sm_value_str("syncmgr")));
     sm_value_clear(&v);
     assert_int_equal(v.type, SM_NIL);
 
@@ -491,22 +370,22 @@ test_dict_get_or_returns_the_default_only_when_the_key_is_absent(void **state)
 
     /* Absent: a copy of the default, owned by the caller; nothing stored. */
     assert_sm_ok(sm_dict_get_or(d, "k", SMV(sm_value_str(dflt_text)), &v));
-    assert_value_is(&v, SMV(sm_value_str("fallback")));
+    smt_assert_value_is(&v, SMV(sm_value_str("fallback")));
     assert_ptr_not_equal(v.u.buf.ptr, dflt_text);
     sm_value_clear(&v);
     assert_sm_ok(sm_dict_get_or(d, "k", SMV(sm_value_nil()), &v));
-    assert_value_is(&v, SMV(sm_value_nil()));
+    smt_assert_value_is(&v, SMV(sm_value_nil()));
     assert_dict_empty(d);
 
     /* Present: the stored value, whatever the default. */
     assert_sm_ok(sm_dict_set(d, "k", SMV(sm_value_double(2.5))));
     assert_sm_ok(sm_dict_get_or(d, "k", SMV(sm_value_str(dflt_text)), &v));
-    assert_value_is(&v, SMV(sm_value_double(2.5)));
+    smt_assert_value_is(&v, SMV(sm_value_double(2.5)));
 
     /* A stored nil is present, not absent. */
     assert_sm_ok(sm_dict_set(d, "nil", SMV(sm_value_nil())));
     assert_sm_ok(sm_dict_get_or(d, "nil", SMV(sm_value_int(9)), &v));
-    assert_value_is(&v, SMV(sm_value_nil()));
+    smt_assert_value_is(&v, SMV(sm_value_nil()));
 
     const char *keys[] = {"k", "nil"};
     sm_value vals[] = {sm_value_double(2.5), sm_value_nil()};
@@ -581,11 +460,11 @@ test_dict_reference_keeps_an_anonymous_object_alive(void **state)
     /* No proxy is left, but the dict holds a reference. */
     l = NULL;
     assert_sm_ok(sm_dict_get(d, "list", &got));
-    assert_value_is(&got, SMV(sm_value_ref(tok)));
+    smt_assert_value_is(&got, SMV(sm_value_ref(tok)));
     assert_sm_ok(sm_list_attach(smt_client(), got.u.buf.ptr, &l));
     sm_value_clear(&got);
     assert_sm_ok(sm_list_get(l, 0, &got));
-    assert_value_is(&got, SMV(sm_value_int(7)));
+    smt_assert_value_is(&got, SMV(sm_value_int(7)));
     assert_sm_ok(sm_list_close(l));
 
     /* Dropping the last reference frees it. */
@@ -811,7 +690,7 @@ test_dict_pop_removes_the_key_and_returns_its_value(void **state)
     assert_sm_ok(sm_dict_update(d, in_keys, in_vals, 3));
 
     assert_sm_ok(sm_dict_pop(d, "b", NULL, &v));
-    assert_value_is(&v, SMV(sm_value_str("bee")));
+    smt_assert_value_is(&v, SMV(sm_value_str("bee")));
     sm_value_clear(&v);
     {
         const char *keys[] = {"a", "c"};
@@ -819,9 +698,9 @@ test_dict_pop_removes_the_key_and_returns_its_value(void **state)
         assert_dict_is(d, keys, vals, 2);
     }
     assert_sm_ok(sm_dict_pop(d, "a", NULL, &v));
-    assert_value_is(&v, SMV(sm_value_int(1)));
+    smt_assert_value_is(&v, SMV(sm_value_int(1)));
     assert_sm_ok(sm_dict_pop(d, "c", NULL, &v));
-    assert_value_is(&v, SMV(sm_value_int(3)));
+    smt_assert_value_is(&v, SMV(sm_value_int(3)));
     assert_dict_empty(d);
 }
 
@@ -852,11 +731,11 @@ test_dict_pop_missing_key_with_default_returns_a_copy_of_the_default(void **stat
 
     assert_sm_ok(sm_dict_set(d, "present", SMV(sm_value_int(5))));
     assert_sm_ok(sm_dict_pop(d, "absent", SMV(sm_value_bytes(raw, sizeof(raw))), &v));
-    assert_value_is(&v, SMV(sm_value_bytes(raw, sizeof(raw))));
+    smt_assert_value_is(&v, SMV(sm_value_bytes(raw, sizeof(raw))));
     assert_ptr_not_equal(v.u.buf.ptr, raw);
     sm_value_clear(&v);
     assert_sm_ok(sm_dict_pop(d, "absent", SMV(sm_value_int(-1)), &v));
-    assert_value_is(&v, SMV(sm_value_int(-1)));
+    smt_assert_value_is(&v, SMV(sm_value_int(-1)));
 
     /* Nothing is stored under the absent key. */
     const char *keys[] = {"present"};
@@ -872,14 +751,14 @@ test_dict_pop_present_key_ignores_the_default(void **state)
     assert_sm_ok(sm_dict_set(d, "k", SMV(sm_value_double(0.25))));
     assert_sm_ok(sm_dict_set(d, "other", SMV(sm_value_bool(false))));
     assert_sm_ok(sm_dict_pop(d, "k", SMV(sm_value_str("dflt")), &v));
-    assert_value_is(&v, SMV(sm_value_double(0.25)));
+    smt_assert_value_is(&v, SMV(sm_value_double(0.25)));
 
     const char *keys[] = {"other"};
     assert_dict_is(d, keys, SMV(sm_value_bool(false)), 1);
 
     /* Gone now, so the default comes back. */
     assert_sm_ok(sm_dict_pop(d, "k", SMV(sm_value_str("dflt")), &v));
-    assert_value_is(&v, SMV(sm_value_str("dflt")));
+    smt_assert_value_is(&v, SMV(sm_value_str("dflt")));
     sm_value_clear(&v);
     assert_dict_is(d, keys, SMV(sm_value_bool(false)), 1);
 }
@@ -894,7 +773,7 @@ test_dict_setdefault_stores_the_default_only_when_absent(void **state)
 
     /* Absent: stores the default and returns it. */
     assert_sm_ok(sm_dict_setdefault(d, "a", SMV(sm_value_str("first")), &v));
-    assert_value_is(&v, SMV(sm_value_str("first")));
+    smt_assert_value_is(&v, SMV(sm_value_str("first")));
     sm_value_clear(&v);
     {
         const char *keys[] = {"a"};
@@ -903,7 +782,7 @@ test_dict_setdefault_stores_the_default_only_when_absent(void **state)
 
     /* Present: returns what is stored and changes nothing. */
     assert_sm_ok(sm_dict_setdefault(d, "a", SMV(sm_value_str("second")), &v));
-    assert_value_is(&v, SMV(sm_value_str("first")));
+    smt_assert_value_is(&v, SMV(sm_value_str("first")));
     sm_value_clear(&v);
 
     /* out may be NULL. */
@@ -913,7 +792,7 @@ test_dict_setdefault_stores_the_default_only_when_absent(void **state)
     /* A stored nil counts as present. */
     assert_sm_ok(sm_dict_set(d, "n", SMV(sm_value_nil())));
     assert_sm_ok(sm_dict_setdefault(d, "n", SMV(sm_value_int(4)), &v));
-    assert_value_is(&v, SMV(sm_value_nil()));
+    smt_assert_value_is(&v, SMV(sm_value_nil()));
 
     const char *keys[] = {"a", "b", "n"};
     sm_value vals[] = {sm_value_str("first"), sm_value_int(2), sm_value_nil()};
@@ -956,9 +835,9 @@ test_dict_incr_absent_key_starts_at_zero_of_the_deltas_kind(void **state)
     sm_value v = sm_value_nil();
 
     assert_sm_ok(sm_dict_incr(d, "i", SMV(sm_value_int(5)), &v));
-    assert_value_is(&v, SMV(sm_value_int(5)));
+    smt_assert_value_is(&v, SMV(sm_value_int(5)));
     assert_sm_ok(sm_dict_incr(d, "f", SMV(sm_value_double(2.5)), &v));
-    assert_value_is(&v, SMV(sm_value_double(2.5)));
+    smt_assert_value_is(&v, SMV(sm_value_double(2.5)));
     assert_sm_ok(sm_dict_incr(d, "z", SMV(sm_value_int(0)), NULL));
     assert_sm_ok(sm_dict_incr(d, "neg", SMV(sm_value_int(INT64_MIN)), NULL));
 
@@ -977,19 +856,19 @@ test_dict_incr_adds_ints(void **state)
     assert_sm_ok(sm_dict_set(d, "other", SMV(sm_value_int(100))));
     assert_sm_ok(sm_dict_set(d, "n", SMV(sm_value_int(5))));
     assert_sm_ok(sm_dict_incr(d, "n", SMV(sm_value_int(3)), &v));
-    assert_value_is(&v, SMV(sm_value_int(8)));
+    smt_assert_value_is(&v, SMV(sm_value_int(8)));
     assert_sm_ok(sm_dict_incr(d, "n", SMV(sm_value_int(-10)), &v));
-    assert_value_is(&v, SMV(sm_value_int(-2)));
+    smt_assert_value_is(&v, SMV(sm_value_int(-2)));
     assert_sm_ok(sm_dict_incr(d, "n", SMV(sm_value_int(1)), NULL));
     assert_sm_ok(sm_dict_incr(d, "n", SMV(sm_value_int(0)), &v));
-    assert_value_is(&v, SMV(sm_value_int(-1)));
+    smt_assert_value_is(&v, SMV(sm_value_int(-1)));
 
     /* Right up to the limits, without overflowing. */
     assert_sm_ok(sm_dict_set(d, "big", SMV(sm_value_int(INT64_MAX - 1))));
     assert_sm_ok(sm_dict_incr(d, "big", SMV(sm_value_int(1)), &v));
-    assert_value_is(&v, SMV(sm_value_int(INT64_MAX)));
+    smt_assert_value_is(&v, SMV(sm_value_int(INT64_MAX)));
     assert_sm_ok(sm_dict_incr(d, "big", SMV(sm_value_int(INT64_MIN)), &v));
-    assert_value_is(&v, SMV(sm_value_int(-1)));
+    smt_assert_value_is(&v, SMV(sm_value_int(-1)));
 
     /* Incrementing keeps the key's place. */
     const char *keys[] = {"other", "n", "big"};
@@ -1006,22 +885,22 @@ test_dict_incr_int_and_double_give_a_double(void **state)
     /* stored int + double delta */
     assert_sm_ok(sm_dict_set(d, "a", SMV(sm_value_int(1))));
     assert_sm_ok(sm_dict_incr(d, "a", SMV(sm_value_double(0.5)), &v));
-    assert_value_is(&v, SMV(sm_value_double(1.5)));
+    smt_assert_value_is(&v, SMV(sm_value_double(1.5)));
     /* stored double + int delta */
     assert_sm_ok(sm_dict_set(d, "b", SMV(sm_value_double(1.5))));
     assert_sm_ok(sm_dict_incr(d, "b", SMV(sm_value_int(2)), &v));
-    assert_value_is(&v, SMV(sm_value_double(3.5)));
+    smt_assert_value_is(&v, SMV(sm_value_double(3.5)));
     /* double + double */
     assert_sm_ok(sm_dict_incr(d, "b", SMV(sm_value_double(-0.25)), &v));
-    assert_value_is(&v, SMV(sm_value_double(3.25)));
+    smt_assert_value_is(&v, SMV(sm_value_double(3.25)));
     /* A whole-number result stays a double. */
     assert_sm_ok(sm_dict_set(d, "c", SMV(sm_value_int(2))));
     assert_sm_ok(sm_dict_incr(d, "c", SMV(sm_value_double(1.0)), &v));
-    assert_value_is(&v, SMV(sm_value_double(3.0)));
+    smt_assert_value_is(&v, SMV(sm_value_double(3.0)));
     /* Beyond int64: a double, no overflow (Python: (2**63 - 1) + 1.0). */
     assert_sm_ok(sm_dict_set(d, "m", SMV(sm_value_int(INT64_MAX))));
     assert_sm_ok(sm_dict_incr(d, "m", SMV(sm_value_double(1.0)), &v));
-    assert_value_is(&v, SMV(sm_value_double(9223372036854775808.0)));
+    smt_assert_value_is(&v, SMV(sm_value_double(9223372036854775808.0)));
 
     const char *keys[] = {"a", "b", "c", "m"};
     sm_value vals[] = {sm_value_double(1.5), sm_value_double(3.25), sm_value_double(3.0),
@@ -1138,7 +1017,7 @@ test_dict_every_value_kind_round_trips(void **state)
     assert_sm_ok(sm_list_attach(smt_client(), got.u.buf.ptr, &via));
     sm_value_clear(&got);
     assert_sm_ok(sm_list_get(via, 0, &got));
-    assert_value_is(&got, SMV(sm_value_str("seen")));
+    smt_assert_value_is(&got, SMV(sm_value_str("seen")));
     sm_value_clear(&got);
 
     assert_sm_ok(sm_list_close(via));
@@ -1181,7 +1060,7 @@ test_dict_keys_may_be_utf8_and_up_to_65535_bytes(void **state)
     assert_int_equal(v.u.i, 42);
     longest[65534] = 'k';
     assert_sm_ok(sm_dict_pop(d, longest, NULL, &v));
-    assert_value_is(&v, SMV(sm_value_int(3)));
+    smt_assert_value_is(&v, SMV(sm_value_int(3)));
     free(longest);
 }
 

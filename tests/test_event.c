@@ -28,24 +28,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-/* now_ms reads the monotonic clock in milliseconds. */
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* sleep_ms sleeps: only to give other threads time, never as a proof. */
-static void
-sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
 static sm_event *
 new_event(void)
 {
@@ -95,10 +77,10 @@ static void *
 ev_waiter_main(void *arg)
 {
     ev_waiter *w = arg;
-    int64_t t0 = now_ms();
+    int64_t t0 = smt_now_ms();
     w->was_set = false;
     w->rv = sm_event_wait(w->e, w->timeout_ms, &w->was_set);
-    w->ms = now_ms() - t0;
+    w->ms = smt_now_ms() - t0;
     __atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
     return NULL;
 }
@@ -111,22 +93,6 @@ ev_waiter_start(ev_waiter *w, sm_event *e, int64_t timeout_ms)
     w->timeout_ms = timeout_ms;
     w->rv = -1;
     assert_int_equal(pthread_create(&w->tid, NULL, ev_waiter_main, w), 0);
-}
-
-/* join_within joins t, waiting at most ms; false if it is still running
- * (the caller then fails the test; the thread's data must outlive it). */
-static bool
-join_within(pthread_t t, int64_t ms)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(ms / 1000);
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    return pthread_timedjoin_np(t, NULL, &until) == 0;
 }
 
 static bool
@@ -182,9 +148,9 @@ test_event_wait_on_set_event_returns_at_once_with_was_set_true(void **state)
     int64_t t0, ms;
 
     assert_sm_ok(sm_event_set(e));
-    t0 = now_ms();
+    t0 = smt_now_ms();
     assert_sm_ok(sm_event_wait(e, SM_WAIT_FOREVER, &was_set));
-    ms = now_ms() - t0;
+    ms = smt_now_ms() - t0;
     assert_true(was_set);
     assert_true(ms < 1000);
 
@@ -193,9 +159,9 @@ test_event_wait_on_set_event_returns_at_once_with_was_set_true(void **state)
     assert_true(was_set);
 
     was_set = false;
-    t0 = now_ms();
+    t0 = smt_now_ms();
     assert_sm_ok(sm_event_wait(e, 5000, &was_set));
-    ms = now_ms() - t0;
+    ms = smt_now_ms() - t0;
     assert_true(was_set);
     assert_true(ms < 1000);
 
@@ -220,10 +186,10 @@ test_event_wait_nowait_on_clear_event_returns_was_set_false_at_once(void **state
 {
     sm_event *e = *state;
     bool was_set = true;
-    int64_t t0 = now_ms();
+    int64_t t0 = smt_now_ms();
 
     assert_sm_ok(sm_event_wait(e, SM_NOWAIT, &was_set));
-    assert_true(now_ms() - t0 < 1000);
+    assert_true(smt_now_ms() - t0 < 1000);
     assert_false(was_set);
     assert_is_set(e, false);
 }
@@ -234,10 +200,10 @@ test_event_wait_with_timeout_on_clear_event_returns_was_set_false_after_the_time
 {
     sm_event *e = *state;
     bool was_set = true;
-    int64_t t0 = now_ms();
+    int64_t t0 = smt_now_ms();
 
     assert_sm_ok(sm_event_wait(e, 200, &was_set)); /* not SM_ETIMEDOUT: the answer is was_set */
-    int64_t ms = now_ms() - t0;
+    int64_t ms = smt_now_ms() - t0;
     print_message("event wait of 200 ms took %" PRId64 " ms\n", ms);
     assert_false(was_set);
     assert_true(ms >= 200);
@@ -253,9 +219,9 @@ test_event_wait_after_set_then_clear_times_out(void **state)
 
     assert_sm_ok(sm_event_set(e));
     assert_sm_ok(sm_event_clear(e));
-    int64_t t0 = now_ms();
+    int64_t t0 = smt_now_ms();
     assert_sm_ok(sm_event_wait(e, 100, &was_set));
-    assert_true(now_ms() - t0 >= 100);
+    assert_true(smt_now_ms() - t0 >= 100);
     assert_false(was_set);
 }
 
@@ -266,13 +232,13 @@ test_event_set_wakes_a_waiting_thread(void **state)
     static ev_waiter w; /* static: outlives a failed test whose thread still runs */
 
     ev_waiter_start(&w, e, EV_BOUND_MS);
-    sleep_ms(200); /* give it time to park; not needed for the assertions */
+    smt_sleep_ms(200); /* give it time to park; not needed for the assertions */
     /* The event is clear, so the wait cannot have returned (its bound is 30 s). */
     assert_false(ev_waiter_done(&w));
-    int64_t t0 = now_ms();
+    int64_t t0 = smt_now_ms();
     assert_sm_ok(sm_event_set(e));
-    assert_true(join_within(w.tid, EV_BOUND_MS + 5000));
-    int64_t ms = now_ms() - t0;
+    assert_true(smt_join_within(w.tid, EV_BOUND_MS + 5000));
+    int64_t ms = smt_now_ms() - t0;
     print_message("waiter returned %" PRId64 " ms after set\n", ms);
     assert_sm_ok(w.rv);
     assert_true(w.was_set);
@@ -289,14 +255,14 @@ test_event_set_wakes_every_waiting_thread(void **state)
 
     for (int i = 0; i < EV_THREADS; i++)
         ev_waiter_start(&w[i], e, i % 2 == 0 ? EV_BOUND_MS : SM_WAIT_FOREVER);
-    sleep_ms(200);
+    smt_sleep_ms(200);
     for (int i = 0; i < EV_THREADS; i++)
         assert_false(ev_waiter_done(&w[i]));
     assert_sm_ok(sm_event_set(e));
     /* Half wait forever: a join with a bound keeps a lost wake-up from
      * hanging the test. */
     for (int i = 0; i < EV_THREADS; i++)
-        assert_true(join_within(w[i].tid, EV_BOUND_MS + 5000));
+        assert_true(smt_join_within(w[i].tid, EV_BOUND_MS + 5000));
     for (int i = 0; i < EV_THREADS; i++) {
         assert_sm_ok(w[i].rv);
         assert_true(w[i].was_set);
@@ -312,13 +278,13 @@ test_event_waiter_that_times_out_does_not_disturb_a_later_set(void **state)
 
     ev_waiter_start(&shortw, e, 100);
     ev_waiter_start(&longw, e, EV_BOUND_MS);
-    assert_true(join_within(shortw.tid, EV_BOUND_MS));
+    assert_true(smt_join_within(shortw.tid, EV_BOUND_MS));
     assert_sm_ok(shortw.rv);
     assert_false(shortw.was_set);
     assert_true(shortw.ms >= 100);
     assert_false(ev_waiter_done(&longw));
     assert_sm_ok(sm_event_set(e));
-    assert_true(join_within(longw.tid, EV_BOUND_MS + 5000));
+    assert_true(smt_join_within(longw.tid, EV_BOUND_MS + 5000));
     assert_sm_ok(longw.rv);
     assert_true(longw.was_set);
 }
@@ -341,12 +307,12 @@ test_event_wait_with_the_largest_timeout_waits_until_set(void **state)
     assert_sm_ok(sm_client_open(&c, smt_url(), &o));
     assert_sm_ok(sm_event_attach(c, sm_event_token(e), &mine));
     ev_waiter_start(&w, mine, INT64_MAX);
-    sleep_ms(500);
+    smt_sleep_ms(500);
     if (ev_waiter_done(&w)) /* neither timed out nor given up by the client */
         fail_msg("a wait of INT64_MAX ms on a clear event returned %s, was_set %d, after "
                  "%" PRId64 " ms", sm_errname(w.rv), (int)w.was_set, w.ms);
     assert_sm_ok(sm_event_set(e));
-    assert_true(join_within(w.tid, EV_BOUND_MS));
+    assert_true(smt_join_within(w.tid, EV_BOUND_MS));
     assert_sm_ok(w.rv);
     assert_true(w.was_set);
     sm_event_close(mine);
@@ -432,14 +398,6 @@ test_event_open_name_of_another_type_is_ewrongtype(void **state)
  * SM_OK with was_set true and that is_set read afterwards is true; afterwards
  * all 4 exit 0 and passed is exactly 4. */
 
-static int
-child_fail(const char *what, int rv)
-{
-    fprintf(stderr, "event child %ld: %s: %s (%s): %s\n", (long)getpid(), what, sm_errname(rv),
-            sm_strerror(rv), sm_errdetail());
-    return 1;
-}
-
 /* child_waiter is the child's body: argv is NAME URL EVENT_TOKEN DICT_TOKEN. */
 static int
 child_waiter(int argc, char **argv)
@@ -457,23 +415,23 @@ child_waiter(int argc, char **argv)
         return 99;
     }
     if ((rv = sm_client_open(&c, argv[1], NULL)) != SM_OK) {
-        status = child_fail("sm_client_open", rv);
+        status = smt_child_fail("event child", "sm_client_open", rv);
         goto out;
     }
     if ((rv = sm_event_attach(c, argv[2], &e)) != SM_OK) {
-        status = child_fail("sm_event_attach", rv);
+        status = smt_child_fail("event child", "sm_event_attach", rv);
         goto out;
     }
     if ((rv = sm_dict_attach(c, argv[3], &d)) != SM_OK) {
-        status = child_fail("sm_dict_attach", rv);
+        status = smt_child_fail("event child", "sm_dict_attach", rv);
         goto out;
     }
     if ((rv = sm_dict_incr(d, "ready", &one, NULL)) != SM_OK) {
-        status = child_fail("sm_dict_incr ready", rv);
+        status = smt_child_fail("event child", "sm_dict_incr ready", rv);
         goto out;
     }
     if ((rv = sm_event_wait(e, 60000, &was_set)) != SM_OK) {
-        status = child_fail("sm_event_wait", rv);
+        status = smt_child_fail("event child", "sm_event_wait", rv);
         goto out;
     }
     if (!was_set) {
@@ -481,7 +439,7 @@ child_waiter(int argc, char **argv)
         goto out;
     }
     if ((rv = sm_event_is_set(e, &is_set)) != SM_OK) {
-        status = child_fail("sm_event_is_set", rv);
+        status = smt_child_fail("event child", "sm_event_is_set", rv);
         goto out;
     }
     if (!is_set) {
@@ -489,7 +447,7 @@ child_waiter(int argc, char **argv)
         goto out;
     }
     if ((rv = sm_dict_incr(d, "passed", &one, NULL)) != SM_OK) {
-        status = child_fail("sm_dict_incr passed", rv);
+        status = smt_child_fail("event child", "sm_dict_incr passed", rv);
         goto out;
     }
     status = 0;
@@ -501,16 +459,6 @@ out:
 }
 
 static const smt_child children[] = {{"waiter", child_waiter}};
-
-/* dict_int reads d[key] as an int, 0 when absent. */
-static int64_t
-dict_int(sm_dict *d, const char *key)
-{
-    sm_value v = sm_value_nil();
-    assert_sm_ok(sm_dict_get_or(d, key, (const sm_value[]){sm_value_int(0)}, &v));
-    assert_int_equal(v.type, SM_INT);
-    return v.u.i;
-}
 
 static void
 test_event_set_releases_four_waiting_child_processes(void **state)
@@ -531,13 +479,13 @@ test_event_set_releases_four_waiting_child_processes(void **state)
 
     /* A progress wait, not a proof of parking: the assertions below hold
      * whether or not every child has reached the server yet. */
-    deadline = now_ms() + 30000;
-    while ((ready = dict_int(d, "ready")) < EV_CHILDREN && now_ms() < deadline)
-        sleep_ms(10);
-    sleep_ms(200); /* let the last one park */
+    deadline = smt_now_ms() + 30000;
+    while ((ready = smt_dict_int(d, "ready")) < EV_CHILDREN && smt_now_ms() < deadline)
+        smt_sleep_ms(10);
+    smt_sleep_ms(200); /* let the last one park */
 
     /* Nobody got past a wait on a clear event. */
-    assert_int_equal(dict_int(d, "passed"), 0);
+    assert_int_equal(smt_dict_int(d, "passed"), 0);
     for (int i = 0; i < EV_CHILDREN; i++)
         assert_int_equal(waitpid(pids[i], NULL, WNOHANG), 0);
     assert_is_set(e, false);
@@ -546,8 +494,8 @@ test_event_set_releases_four_waiting_child_processes(void **state)
     for (int i = 0; i < EV_CHILDREN; i++)
         smt_wait_child(pids[i]);
     assert_int_equal(ready, EV_CHILDREN);
-    assert_int_equal(dict_int(d, "ready"), EV_CHILDREN);
-    assert_int_equal(dict_int(d, "passed"), EV_CHILDREN);
+    assert_int_equal(smt_dict_int(d, "ready"), EV_CHILDREN);
+    assert_int_equal(smt_dict_int(d, "passed"), EV_CHILDREN);
     assert_is_set(e, true);
     sm_dict_close(d);
 }

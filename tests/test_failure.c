@@ -37,15 +37,6 @@
 #define FAIL_LOST_AFTER_CUT 3     /* lost calls per thread before it stops */
 #define FAIL_JOIN_S 30            /* a caller not done by then is hung */
 
-/* fail_now_ms reads the monotonic clock in milliseconds. */
-static int64_t
-fail_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* fail_is_lost: the statuses a call to a server that is gone may return. */
 static bool
 fail_is_lost(int rv)
@@ -117,33 +108,33 @@ test_client_call_after_server_killed_fails_within_deadline(void **state)
 
     /* A read: fails, in time, and leaves the caller's output alone. */
     got = sm_value_int(42);
-    t0 = fail_now_ms();
+    t0 = smt_now_ms();
     rv = sm_dict_get(d, "k", &got);
-    ms = fail_now_ms() - t0;
+    ms = smt_now_ms() - t0;
     assert_sm_lost(rv);
     assert_true(ms < FAIL_BOUND_MS);
     assert_int_equal(got.type, SM_INT);
     assert_int_equal(got.u.i, 42);
 
     /* A write after that fails the same way: the client is not stuck. */
-    t0 = fail_now_ms();
+    t0 = smt_now_ms();
     rv = sm_dict_incr(d, "n", &one, &got);
-    ms = fail_now_ms() - t0;
+    ms = smt_now_ms() - t0;
     assert_sm_lost(rv);
     assert_true(ms < FAIL_BOUND_MS);
     assert_int_equal(got.type, SM_INT);
     assert_int_equal(got.u.i, 42);
 
     /* Closing the proxy and the client still works, and promptly. */
-    t0 = fail_now_ms();
+    t0 = smt_now_ms();
     rv = sm_dict_close(d);
-    ms = fail_now_ms() - t0;
+    ms = smt_now_ms() - t0;
     if (rv != SM_OK)
         assert_sm_lost(rv);
     assert_true(ms < FAIL_BOUND_MS);
-    t0 = fail_now_ms();
+    t0 = smt_now_ms();
     sm_client_close(c);
-    ms = fail_now_ms() - t0;
+    ms = smt_now_ms() - t0;
     assert_true(ms < FAIL_BOUND_MS);
 }
 
@@ -163,9 +154,9 @@ test_client_open_on_absent_server_is_unreachable(void **state)
         snprintf(url, sizeof(url), "ipc:///tmp/smt-absent.%ld/sock", (long)getpid());
     o.dial_timeout_ms = 500;
     o.call_timeout_ms = FAIL_CALL_TIMEOUT_MS;
-    t0 = fail_now_ms();
+    t0 = smt_now_ms();
     assert_sm_status(sm_client_open(&c, url, &o), SM_EUNREACHABLE);
-    ms = fail_now_ms() - t0;
+    ms = smt_now_ms() - t0;
     assert_true(ms < FAIL_BOUND_MS);
     assert_null(c);
 }
@@ -195,9 +186,9 @@ test_server_sigterm_with_idle_clients_exits_zero(void **state)
     /* Two sessions are open, each holding a proxy: SIGTERM ends it cleanly. */
     fail_assert_exit0(smt_server_stop(&s));
 
-    t0 = fail_now_ms();
+    t0 = smt_now_ms();
     rv = sm_dict_get(d2, "k", &got);
-    ms = fail_now_ms() - t0;
+    ms = smt_now_ms() - t0;
     assert_sm_lost(rv);
     assert_true(ms < FAIL_BOUND_MS);
     assert_int_equal(got.type, SM_INT);
@@ -246,10 +237,10 @@ fail_caller_main(void *arg)
 {
     fail_caller *w = arg;
     sm_value one = sm_value_int(1);
-    int64_t give_up = fail_now_ms() + FAIL_JOIN_S * 1000 / 2;
+    int64_t give_up = smt_now_ms() + FAIL_JOIN_S * 1000 / 2;
 
     while (w->lost_after_cut < FAIL_LOST_AFTER_CUT) {
-        int64_t t0 = fail_now_ms();
+        int64_t t0 = smt_now_ms();
         if (t0 > give_up) {
             w->gave_up = true;
             break;
@@ -257,7 +248,7 @@ fail_caller_main(void *arg)
         int64_t cut = __atomic_load_n(&w->sh->cut_ms, __ATOMIC_ACQUIRE);
         sm_value now = sm_value_nil();
         int rv = sm_dict_incr(w->dict, "n", &one, &now);
-        int64_t ms = fail_now_ms() - t0;
+        int64_t ms = smt_now_ms() - t0;
         if (ms > w->max_call_ms)
             w->max_call_ms = ms;
         if (rv == SM_OK) {
@@ -325,9 +316,9 @@ fail_run_callers(smt_server *s, sm_client *c, bool kill_it)
     }
 
     /* Let calls flow, so some are in flight at the cut. */
-    int64_t deadline = fail_now_ms() + 10000;
+    int64_t deadline = smt_now_ms() + 10000;
     while (__atomic_load_n(&sh->ok_total, __ATOMIC_ACQUIRE) < FAIL_OK_BEFORE_CUT &&
-           fail_now_ms() < deadline) {
+           smt_now_ms() < deadline) {
         struct timespec ts = {0, 1000 * 1000};
         nanosleep(&ts, NULL); /* waiting on other threads' counters: nothing to block on */
     }
@@ -335,7 +326,7 @@ fail_run_callers(smt_server *s, sm_client *c, bool kill_it)
         smt_server_kill(s);
     else
         st = smt_server_stop(s);
-    __atomic_store_n(&sh->cut_ms, fail_now_ms(), __ATOMIC_RELEASE);
+    __atomic_store_n(&sh->cut_ms, smt_now_ms(), __ATOMIC_RELEASE);
 
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -433,9 +424,9 @@ test_server_sigterm_with_calls_in_flight_exits_zero(void **state)
 
     fail_assert_exit0(fail_run_callers(&s, c, false));
 
-    t0 = fail_now_ms();
+    t0 = smt_now_ms();
     rv = sm_dict_get(d, "k", &got);
-    ms = fail_now_ms() - t0;
+    ms = smt_now_ms() - t0;
     assert_sm_lost(rv);
     assert_true(ms < FAIL_BOUND_MS);
     assert_int_equal(got.type, SM_INT);

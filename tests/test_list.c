@@ -24,127 +24,6 @@
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
-/* ------------------------------------------------------------ value checks */
-
-static const char *
-type_name(sm_type t)
-{
-    switch (t) {
-    case SM_NIL:
-        return "nil";
-    case SM_BOOL:
-        return "bool";
-    case SM_INT:
-        return "int";
-    case SM_DOUBLE:
-        return "double";
-    case SM_BYTES:
-        return "bytes";
-    case SM_STR:
-        return "str";
-    case SM_REF:
-        return "ref";
-    }
-    return "?";
-}
-
-/* describe writes a short printable form of v into buf. */
-static void
-describe(const sm_value *v, char *buf, size_t cap)
-{
-    switch (v->type) {
-    case SM_NIL:
-        snprintf(buf, cap, "nil");
-        return;
-    case SM_BOOL:
-        snprintf(buf, cap, "bool %s", v->u.b ? "true" : "false");
-        return;
-    case SM_INT:
-        snprintf(buf, cap, "int %" PRId64, v->u.i);
-        return;
-    case SM_DOUBLE:
-        snprintf(buf, cap, "double %.17g", v->u.d);
-        return;
-    case SM_BYTES:
-    case SM_STR:
-    case SM_REF: {
-        size_t k = (size_t)snprintf(buf, cap, "%s[%zu] \"", type_name(v->type), v->u.buf.len);
-        const unsigned char *p = v->u.buf.ptr;
-        for (size_t i = 0; p != NULL && i < v->u.buf.len && i < 24 && k + 8 < cap; i++) {
-            if (p[i] >= 0x20 && p[i] < 0x7f)
-                k += (size_t)snprintf(buf + k, cap - k, "%c", p[i]);
-            else
-                k += (size_t)snprintf(buf + k, cap - k, "\\x%02x", p[i]);
-        }
-        snprintf(buf + k, cap - k, "%s\"", v->u.buf.len > 24 ? "..." : "");
-        return;
-    }
-    }
-    snprintf(buf, cap, "type %d", (int)v->type);
-}
-
-/* value_same says whether got (a value the library handed out) is exactly
- * want: same kind, same content, doubles bit for bit. A text value must be
- * NUL-terminated and a non-empty buffer must be owned. */
-static bool
-value_same(const sm_value *got, const sm_value *want, const char **why)
-{
-    *why = "content differs";
-    if (got->type != want->type) {
-        *why = "kind differs";
-        return false;
-    }
-    switch (want->type) {
-    case SM_NIL:
-        return true;
-    case SM_BOOL:
-        return got->u.b == want->u.b;
-    case SM_INT:
-        return got->u.i == want->u.i;
-    case SM_DOUBLE:
-        return memcmp(&got->u.d, &want->u.d, sizeof(double)) == 0;
-    case SM_BYTES:
-    case SM_STR:
-    case SM_REF:
-        if (got->u.buf.len != want->u.buf.len) {
-            *why = "length differs";
-            return false;
-        }
-        if (got->u.buf.len > 0 || want->type != SM_BYTES) {
-            if (got->u.buf.ptr == NULL) {
-                *why = "buffer is NULL";
-                return false;
-            }
-            if (!got->u.buf.owned) {
-                *why = "buffer handed out is not owned";
-                return false;
-            }
-        }
-        if (want->type != SM_BYTES && ((const char *)got->u.buf.ptr)[got->u.buf.len] != '\0') {
-            *why = "text is not NUL-terminated";
-            return false;
-        }
-        return got->u.buf.len == 0 || memcmp(got->u.buf.ptr, want->u.buf.ptr, got->u.buf.len) == 0;
-    }
-    *why = "unknown kind";
-    return false;
-}
-
-static void
-check_value(const sm_value *got, const sm_value *want, const char *what, const char *file, int line)
-{
-    const char *why;
-    char g[160], w[160];
-
-    if (value_same(got, want, &why))
-        return;
-    describe(got, g, sizeof(g));
-    describe(want, w, sizeof(w));
-    print_error("%s: got %s, wanted %s (%s)\n", what, g, w, why);
-    _fail(file, line);
-}
-#define assert_value_is(got, want) check_value((got), (want), #got, __FILE__, __LINE__)
-
 /* ------------------------------------------------------------- list checks */
 
 /* check_list reads the whole of l back and fails unless it holds exactly
@@ -174,7 +53,7 @@ check_list(sm_list *l, const sm_value *vals, size_t n, const char *file, int lin
     }
     for (size_t i = 0; i < n; i++) {
         snprintf(what, sizeof(what), "slice()[%zu]", i);
-        check_value(&vs[i], &vals[i], what, file, line);
+        smt_check_value(&vs[i], &vals[i], what, file, line);
     }
     sm_values_free(vs, ns);
 
@@ -182,12 +61,12 @@ check_list(sm_list *l, const sm_value *vals, size_t n, const char *file, int lin
         sm_value got = sm_value_nil();
         smt_assert_status(sm_list_get(l, (int64_t)i, &got), SM_OK, "sm_list_get", file, line);
         snprintf(what, sizeof(what), "get(%zu)", i);
-        check_value(&got, &vals[i], what, file, line);
+        smt_check_value(&got, &vals[i], what, file, line);
         sm_value_clear(&got);
         smt_assert_status(sm_list_get(l, (int64_t)i - (int64_t)n, &got), SM_OK, "sm_list_get", file,
                           line);
         snprintf(what, sizeof(what), "get(%" PRId64 ")", (int64_t)i - (int64_t)n);
-        check_value(&got, &vals[i], what, file, line);
+        smt_check_value(&got, &vals[i], what, file, line);
         sm_value_clear(&got);
     }
 }
@@ -212,7 +91,7 @@ check_slice(sm_list *l, int64_t start, int64_t stop, const sm_value *vals, size_
     }
     for (size_t i = 0; i < n; i++) {
         snprintf(what, sizeof(what), "slice(%" PRId64 ", %" PRId64 ")[%zu]", start, stop, i);
-        check_value(&vs[i], &vals[i], what, file, line);
+        smt_check_value(&vs[i], &vals[i], what, file, line);
     }
     sm_values_free(vs, ns);
 }
@@ -248,7 +127,7 @@ check_count(sm_list *l, const sm_value *v, size_t want, const char *file, int li
 
     smt_assert_status(sm_list_count(l, v, &got), SM_OK, "sm_list_count", file, line);
     if (got != want) {
-        describe(v, desc, sizeof(desc));
+        smt_describe(v, desc, sizeof(desc));
         print_error("sm_list_count(%s): %zu, wanted %zu\n", desc, got, want);
         _fail(file, line);
     }
@@ -644,19 +523,19 @@ test_list_get_accepts_negative_indices(void **state)
     assert_sm_ok(sm_list_extend(l, init, 3));
 
     assert_sm_ok(sm_list_get(l, 0, &v));
-    assert_value_is(&v, SMV(sm_value_int(10)));
+    smt_assert_value_is(&v, SMV(sm_value_int(10)));
     assert_sm_ok(sm_list_get(l, 1, &v));
-    assert_value_is(&v, SMV(sm_value_str("twenty")));
+    smt_assert_value_is(&v, SMV(sm_value_str("twenty")));
     sm_value_clear(&v);
     assert_sm_ok(sm_list_get(l, 2, &v));
-    assert_value_is(&v, SMV(sm_value_double(30.5)));
+    smt_assert_value_is(&v, SMV(sm_value_double(30.5)));
     assert_sm_ok(sm_list_get(l, -1, &v));
-    assert_value_is(&v, SMV(sm_value_double(30.5)));
+    smt_assert_value_is(&v, SMV(sm_value_double(30.5)));
     assert_sm_ok(sm_list_get(l, -2, &v));
-    assert_value_is(&v, SMV(sm_value_str("twenty")));
+    smt_assert_value_is(&v, SMV(sm_value_str("twenty")));
     sm_value_clear(&v);
     assert_sm_ok(sm_list_get(l, -3, &v));
-    assert_value_is(&v, SMV(sm_value_int(10)));
+    smt_assert_value_is(&v, SMV(sm_value_int(10)));
 
     /* get copies: the list is unchanged. */
     assert_list_is(l, init, 3);
@@ -733,14 +612,14 @@ test_list_pop_minus_one_takes_the_last_item(void **state)
     assert_sm_ok(sm_list_extend(l, init, 3));
 
     assert_sm_ok(sm_list_pop(l, -1, &v));
-    assert_value_is(&v, SMV(sm_value_str("three")));
+    smt_assert_value_is(&v, SMV(sm_value_str("three")));
     sm_value_clear(&v);
     assert_list_is(l, init, 2);
     assert_sm_ok(sm_list_pop(l, -1, &v));
-    assert_value_is(&v, SMV(sm_value_int(2)));
+    smt_assert_value_is(&v, SMV(sm_value_int(2)));
     assert_list_is(l, init, 1);
     assert_sm_ok(sm_list_pop(l, -1, &v));
-    assert_value_is(&v, SMV(sm_value_int(1)));
+    smt_assert_value_is(&v, SMV(sm_value_int(1)));
     assert_list_empty(l);
 }
 
@@ -755,22 +634,22 @@ test_list_pop_takes_the_item_at_any_index(void **state)
     assert_sm_ok(sm_list_extend(l, init, 6));
 
     assert_sm_ok(sm_list_pop(l, 0, &v));
-    assert_value_is(&v, SMV(sm_value_int(1)));
+    smt_assert_value_is(&v, SMV(sm_value_int(1)));
     {
         sm_value vals[] = {sm_value_int(2), sm_value_int(3), sm_value_int(4), sm_value_int(5),
                            sm_value_int(6)};
         assert_list_is(l, vals, 5);
     }
     assert_sm_ok(sm_list_pop(l, 2, &v));
-    assert_value_is(&v, SMV(sm_value_int(4)));
+    smt_assert_value_is(&v, SMV(sm_value_int(4)));
     {
         sm_value vals[] = {sm_value_int(2), sm_value_int(3), sm_value_int(5), sm_value_int(6)};
         assert_list_is(l, vals, 4);
     }
     assert_sm_ok(sm_list_pop(l, -2, &v));
-    assert_value_is(&v, SMV(sm_value_int(5)));
+    smt_assert_value_is(&v, SMV(sm_value_int(5)));
     assert_sm_ok(sm_list_pop(l, -3, &v));
-    assert_value_is(&v, SMV(sm_value_int(2)));
+    smt_assert_value_is(&v, SMV(sm_value_int(2)));
     {
         sm_value vals[] = {sm_value_int(3), sm_value_int(6)};
         assert_list_is(l, vals, 2);
@@ -1180,7 +1059,7 @@ test_list_every_value_kind_round_trips(void **state)
     assert_sm_ok(sm_list_attach(smt_client(), got.u.buf.ptr, &via));
     sm_value_clear(&got);
     assert_sm_ok(sm_list_get(via, 0, &got));
-    assert_value_is(&got, SMV(sm_value_str("seen")));
+    smt_assert_value_is(&got, SMV(sm_value_str("seen")));
     sm_value_clear(&got);
 
     assert_sm_ok(sm_list_close(via));

@@ -50,14 +50,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static int64_t
-now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 #define MS_NS(ms) ((int64_t)(ms) * 1000000)
 
 /* A gate: a counter that threads of this process wait on. */
@@ -108,17 +100,6 @@ gate_wait(gate *g, int n)
     return ok;
 }
 
-/* join_thread joins t, failing the test if it has not ended within
- * 3 * LONG_MS (a thread stuck in a call must not hang the test). */
-static void
-join_thread(pthread_t t)
-{
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += 3 * LONG_MS / 1000;
-    assert_int_equal(pthread_timedjoin_np(t, NULL, &dl), 0);
-}
-
 /* One call made on another thread: another owner of every lock. */
 typedef struct other_call {
     int (*fn)(void *arg);
@@ -131,9 +112,9 @@ static void *
 other_call_main(void *p)
 {
     other_call *o = p;
-    int64_t t0 = now_ns();
+    int64_t t0 = smt_now_ns();
     o->rv = o->fn(o->arg);
-    o->elapsed_ns = now_ns() - t0;
+    o->elapsed_ns = smt_now_ns() - t0;
     return NULL;
 }
 
@@ -145,7 +126,7 @@ in_other_thread(int (*fn)(void *arg), void *arg, int64_t *elapsed_ns)
     other_call o = {fn, arg, -1, 0};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, other_call_main, &o), 0);
-    join_thread(t);
+    smt_join_or_fail(t, 3 * LONG_MS / 1000);
     if (elapsed_ns != NULL)
         *elapsed_ns = o.elapsed_ns;
     return o.rv;
@@ -239,7 +220,7 @@ static void
 holder_finish(holder *h)
 {
     gate_open(&h->go);
-    join_thread(h->tid);
+    smt_join_or_fail(h->tid, 3 * LONG_MS / 1000);
     gate_fini(&h->held);
     gate_fini(&h->go);
     assert_sm_ok(h->release_rv);
@@ -347,9 +328,9 @@ test_lock_nowait_on_held_lock_times_out_at_once(void **state)
     assert_sm_status(in_other_thread(op_lock_nowait, l, &took), SM_ETIMEDOUT);
     assert_true(took < MS_NS(AT_ONCE_MAX_MS));
     /* The holder itself: a lock is not re-entrant. */
-    t0 = now_ns();
+    t0 = smt_now_ns();
     assert_sm_status(sm_lock_acquire(l, SM_NOWAIT), SM_ETIMEDOUT);
-    assert_true(now_ns() - t0 < MS_NS(AT_ONCE_MAX_MS));
+    assert_true(smt_now_ns() - t0 < MS_NS(AT_ONCE_MAX_MS));
 
     /* Nothing was done: still held, by this thread. */
     assert_locked(l, true);
@@ -368,9 +349,9 @@ test_lock_timed_acquire_on_lock_held_by_another_thread_times_out(void **state)
     assert_sm_ok(sm_lock_new(smt_client(), &l));
     holder_start(&h, l);
 
-    int64_t t0 = now_ns();
+    int64_t t0 = smt_now_ns();
     int rv = sm_lock_acquire(l, TIMED_MS);
-    int64_t took = now_ns() - t0;
+    int64_t took = smt_now_ns() - t0;
     assert_sm_status(rv, SM_ETIMEDOUT);
     if (took < MS_NS(TIMED_MS) || took >= MS_NS(TIMED_MAX_MS))
         fail_msg("a %d ms acquire answered after %.1f ms", TIMED_MS, (double)took / 1e6);
@@ -394,9 +375,9 @@ test_lock_timed_acquire_by_the_holder_times_out(void **state)
 
     assert_sm_ok(sm_lock_new(smt_client(), &l));
     assert_sm_ok(sm_lock_acquire(l, SM_NOWAIT));
-    int64_t t0 = now_ns();
+    int64_t t0 = smt_now_ns();
     int rv = sm_lock_acquire(l, TIMED_MS); /* not re-entrant: waits like anyone */
-    int64_t took = now_ns() - t0;
+    int64_t took = smt_now_ns() - t0;
     assert_sm_status(rv, SM_ETIMEDOUT);
     if (took < MS_NS(TIMED_MS) || took >= MS_NS(TIMED_MAX_MS))
         fail_msg("a %d ms acquire answered after %.1f ms", TIMED_MS, (double)took / 1e6);
@@ -526,7 +507,7 @@ test_lock_release_hands_the_lock_to_a_waiter(void **state)
     assert_sm_status(sm_lock_release(l), SM_ENOTOWNER);
 
     gate_open(&t.go);
-    join_thread(t.tid);
+    smt_join_or_fail(t.tid, 3 * LONG_MS / 1000);
     assert_sm_ok(t.release_rv);
     assert_locked(l, false);
     gate_fini(&t.got);
@@ -610,7 +591,7 @@ test_lock_waiters_are_granted_the_lock_in_arrival_order(void **state)
     /* The released lock goes to the first waiter, then on in order. */
     assert_sm_ok(sm_lock_release(l));
     for (int k = 0; k < NW; k++)
-        join_thread(w[k].tid);
+        smt_join_or_fail(w[k].tid, 3 * LONG_MS / 1000);
     for (int k = 0; k < NW; k++) {
         assert_sm_ok(w[k].wait_rv);
         assert_true(w[k].notified);

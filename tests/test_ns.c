@@ -13,86 +13,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static const char *
-value_text(const sm_value *v, char *buf, size_t size)
-{
-    switch (v->type) {
-    case SM_NIL:
-        snprintf(buf, size, "nil");
-        break;
-    case SM_BOOL:
-        snprintf(buf, size, "bool %s", v->u.b ? "true" : "false");
-        break;
-    case SM_INT:
-        snprintf(buf, size, "int %" PRId64, v->u.i);
-        break;
-    case SM_DOUBLE:
-        snprintf(buf, size, "double %.17g", v->u.d);
-        break;
-    case SM_BYTES:
-    case SM_STR:
-    case SM_REF: {
-        const char *kind = v->type == SM_BYTES ? "bytes" : v->type == SM_STR ? "str" : "ref";
-        size_t n = v->u.buf.len < 48 ? v->u.buf.len : 48;
-        size_t at = (size_t)snprintf(buf, size, "%s[%zu] ", kind, v->u.buf.len);
-        const unsigned char *p = v->u.buf.ptr;
-        for (size_t i = 0; p != NULL && i < n && at + 5 < size; i++) {
-            if (p[i] >= 0x20 && p[i] < 0x7f)
-                at += (size_t)snprintf(buf + at, size - at, "%c", p[i]);
-            else
-                at += (size_t)snprintf(buf + at, size - at, "\\x%02x", p[i]);
-        }
-        break;
-    }
-    default:
-        snprintf(buf, size, "type %d", (int)v->type);
-        break;
-    }
-    return buf;
-}
-
-/* value_same: same kind and the very same content; a string or token the
- * library hands out must also be NUL-terminated. */
-static bool
-value_same(const sm_value *got, const sm_value *want)
-{
-    if (got->type != want->type)
-        return false;
-    switch (got->type) {
-    case SM_NIL:
-        return true;
-    case SM_BOOL:
-        return got->u.b == want->u.b;
-    case SM_INT:
-        return got->u.i == want->u.i;
-    case SM_DOUBLE:
-        return memcmp(&got->u.d, &want->u.d, sizeof(double)) == 0;
-    case SM_BYTES:
-    case SM_STR:
-    case SM_REF:
-        if (got->u.buf.len != want->u.buf.len)
-            return false;
-        if (got->type != SM_BYTES &&
-            (got->u.buf.ptr == NULL || ((const char *)got->u.buf.ptr)[got->u.buf.len] != '\0'))
-            return false;
-        return got->u.buf.len == 0 || memcmp(got->u.buf.ptr, want->u.buf.ptr, got->u.buf.len) == 0;
-    default:
-        return false;
-    }
-}
-
-static void
-value_check(const sm_value *got, sm_value want, const char *file, int line)
-{
-    char g[256], w[256];
-    if (value_same(got, &want))
-        return;
-    print_error("value is %s, wanted %s\n", value_text(got, g, sizeof(g)),
-                value_text(&want, w, sizeof(w)));
-    _fail(file, line);
-}
-#define assert_value(got, want) value_check((got), (want), __FILE__, __LINE__)
-
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ns_check reads the attribute names of ns back and compares them, in order,
@@ -137,7 +57,7 @@ attr_check(sm_ns *ns, const char *attr, sm_value want, const char *file, int lin
 {
     sm_value got = sm_value_nil();
     smt_assert_status(sm_ns_get(ns, attr, &got), SM_OK, attr, file, line);
-    value_check(&got, want, file, line);
+    smt_value_check(&got, want, file, line);
     sm_value_clear(&got);
 }
 #define assert_attr(ns, attr, want) attr_check((ns), (attr), (want), __FILE__, __LINE__)
@@ -223,11 +143,11 @@ test_ns_get_of_a_missing_attribute_is_enokey_and_leaves_output_untouched(void **
     sm_value out = SENTINEL, one = sm_value_int(1);
 
     assert_sm_status(sm_ns_get(ns, "absent", &out), SM_ENOKEY);
-    assert_value(&out, SENTINEL);
+    smt_assert_value(&out, SENTINEL);
     assert_sm_ok(sm_ns_set(ns, "present", &one));
     assert_sm_status(sm_ns_get(ns, "Present", &out), SM_ENOKEY);
     assert_sm_status(sm_ns_get(ns, "presen", &out), SM_ENOKEY);
-    assert_value(&out, SENTINEL);
+    smt_assert_value(&out, SENTINEL);
     assert_ns_names(ns, "present");
     sm_ns_close(ns);
 }
@@ -245,7 +165,7 @@ test_ns_del_removes_the_attribute(void **state)
     assert_sm_ok(sm_ns_set(ns, "c", &c));
     assert_sm_ok(sm_ns_del(ns, "b"));
     assert_sm_status(sm_ns_get(ns, "b", &out), SM_ENOKEY);
-    assert_value(&out, SENTINEL);
+    smt_assert_value(&out, SENTINEL);
     assert_ns_names(ns, "a", "c");
     assert_attr(ns, "a", sm_value_int(1));
     assert_attr(ns, "c", sm_value_double(3.0));
@@ -315,7 +235,7 @@ test_ns_bad_attribute_names_are_einval(void **state)
 
     assert_sm_status(sm_ns_set(ns, "", &one), SM_EINVAL);
     assert_sm_status(sm_ns_get(ns, "", &out), SM_EINVAL);
-    assert_value(&out, SENTINEL);
+    smt_assert_value(&out, SENTINEL);
     assert_sm_status(sm_ns_del(ns, ""), SM_EINVAL);
     assert_sm_status(sm_ns_set(ns, NULL, &one), SM_EINVAL);
     assert_sm_status(sm_ns_get(ns, NULL, &out), SM_EINVAL);
@@ -323,7 +243,7 @@ test_ns_bad_attribute_names_are_einval(void **state)
     assert_sm_status(sm_ns_set(ns, too_long, &one), SM_EINVAL);
     assert_sm_status(sm_ns_get(ns, too_long, &out), SM_EINVAL);
     assert_sm_status(sm_ns_del(ns, too_long), SM_EINVAL);
-    assert_value(&out, SENTINEL);
+    smt_assert_value(&out, SENTINEL);
     assert_ns_empty(ns);
 
     /* 255 bytes is allowed */

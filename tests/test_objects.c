@@ -18,86 +18,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static const char *
-value_text(const sm_value *v, char *buf, size_t size)
-{
-    switch (v->type) {
-    case SM_NIL:
-        snprintf(buf, size, "nil");
-        break;
-    case SM_BOOL:
-        snprintf(buf, size, "bool %s", v->u.b ? "true" : "false");
-        break;
-    case SM_INT:
-        snprintf(buf, size, "int %" PRId64, v->u.i);
-        break;
-    case SM_DOUBLE:
-        snprintf(buf, size, "double %.17g", v->u.d);
-        break;
-    case SM_BYTES:
-    case SM_STR:
-    case SM_REF: {
-        const char *kind = v->type == SM_BYTES ? "bytes" : v->type == SM_STR ? "str" : "ref";
-        size_t n = v->u.buf.len < 48 ? v->u.buf.len : 48;
-        size_t at = (size_t)snprintf(buf, size, "%s[%zu] ", kind, v->u.buf.len);
-        const unsigned char *p = v->u.buf.ptr;
-        for (size_t i = 0; p != NULL && i < n && at + 5 < size; i++) {
-            if (p[i] >= 0x20 && p[i] < 0x7f)
-                at += (size_t)snprintf(buf + at, size - at, "%c", p[i]);
-            else
-                at += (size_t)snprintf(buf + at, size - at, "\\x%02x", p[i]);
-        }
-        break;
-    }
-    default:
-        snprintf(buf, size, "type %d", (int)v->type);
-        break;
-    }
-    return buf;
-}
-
-/* value_same: same kind and the very same content; a string or token the
- * library hands out must also be NUL-terminated. */
-static bool
-value_same(const sm_value *got, const sm_value *want)
-{
-    if (got->type != want->type)
-        return false;
-    switch (got->type) {
-    case SM_NIL:
-        return true;
-    case SM_BOOL:
-        return got->u.b == want->u.b;
-    case SM_INT:
-        return got->u.i == want->u.i;
-    case SM_DOUBLE:
-        return memcmp(&got->u.d, &want->u.d, sizeof(double)) == 0;
-    case SM_BYTES:
-    case SM_STR:
-    case SM_REF:
-        if (got->u.buf.len != want->u.buf.len)
-            return false;
-        if (got->type != SM_BYTES &&
-            (got->u.buf.ptr == NULL || ((const char *)got->u.buf.ptr)[got->u.buf.len] != '\0'))
-            return false;
-        return got->u.buf.len == 0 || memcmp(got->u.buf.ptr, want->u.buf.ptr, got->u.buf.len) == 0;
-    default:
-        return false;
-    }
-}
-
-static void
-value_check(const sm_value *got, sm_value want, const char *file, int line)
-{
-    char g[256], w[256];
-    if (value_same(got, &want))
-        return;
-    print_error("value is %s, wanted %s\n", value_text(got, g, sizeof(g)),
-                value_text(&want, w, sizeof(w)));
-    _fail(file, line);
-}
-#define assert_value(got, want) value_check((got), (want), __FILE__, __LINE__)
-
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* A value that must survive a failed call untouched. */
@@ -276,10 +196,10 @@ list_check(sm_list *l, const sm_value *want, size_t n, const char *file, int lin
         _fail(file, line);
     }
     for (size_t i = 0; i < n; i++) {
-        if (!value_same(&vals[i], &want[i])) {
+        if (!smt_value_matches(&vals[i], &want[i])) {
             char g[256], w[256];
-            print_error("item %zu is %s, wanted %s\n", i, value_text(&vals[i], g, sizeof(g)),
-                        value_text(&want[i], w, sizeof(w)));
+            print_error("item %zu is %s, wanted %s\n", i, smt_value_text(&vals[i], g, sizeof(g)),
+                        smt_value_text(&want[i], w, sizeof(w)));
             sm_values_free(vals, got);
             _fail(file, line);
         }
@@ -301,16 +221,16 @@ dict_check(sm_dict *d, const char *const *keys, const sm_value *vals, size_t n, 
     smt_assert_status(sm_dict_items(d, &gk, &gv, &got), SM_OK, "sm_dict_items", file, line);
     bool ok = got == n;
     for (size_t i = 0; ok && i < n; i++)
-        ok = strcmp(gk[i], keys[i]) == 0 && value_same(&gv[i], &vals[i]);
+        ok = strcmp(gk[i], keys[i]) == 0 && smt_value_matches(&gv[i], &vals[i]);
     if (!ok) {
         print_error("dict holds %zu keys, wanted %zu:\n", got, n);
         for (size_t i = 0; i < got; i++) {
             char g[256];
-            print_error("  got  %s = %s\n", gk[i], value_text(&gv[i], g, sizeof(g)));
+            print_error("  got  %s = %s\n", gk[i], smt_value_text(&gv[i], g, sizeof(g)));
         }
         for (size_t i = 0; i < n; i++) {
             char w[256];
-            print_error("  want %s = %s\n", keys[i], value_text(&vals[i], w, sizeof(w)));
+            print_error("  want %s = %s\n", keys[i], smt_value_text(&vals[i], w, sizeof(w)));
         }
     }
     sm_strings_free(gk, got);
@@ -374,27 +294,27 @@ test_objects_named_objects_are_found_from_a_second_client(void **state)
     assert_sm_ok(sm_var_open(smt_client(), vname, &five, &v1));
     assert_sm_ok(sm_var_open(c2, vname, &ninety, &v2));
     assert_sm_ok(sm_var_get(v2, &out));
-    assert_value(&out, sm_value_int(5));
+    smt_assert_value(&out, sm_value_int(5));
     assert_sm_ok(sm_var_set(v2, &two));
     assert_sm_ok(sm_var_get(v1, &out));
-    assert_value(&out, sm_value_str("two"));
+    smt_assert_value(&out, sm_value_str("two"));
     sm_value_clear(&out);
 
     /* array */
     assert_sm_ok(sm_array_open(smt_client(), aname, 'd', arr_init, 2, &a1));
     assert_sm_ok(sm_array_open(c2, aname, 'd', NULL, 2, &a2));
     assert_sm_ok(sm_array_get(a2, 1, &out));
-    assert_value(&out, sm_value_double(2.5));
+    smt_assert_value(&out, sm_value_double(2.5));
     assert_sm_ok(sm_array_set(a2, 0, &five));
     assert_sm_ok(sm_array_get(a1, 0, &out));
-    assert_value(&out, sm_value_double(5.0));
+    smt_assert_value(&out, sm_value_double(5.0));
 
     /* namespace */
     assert_sm_ok(sm_ns_open(smt_client(), nname, &n1));
     assert_sm_ok(sm_ns_set(n1, "attr", &two));
     assert_sm_ok(sm_ns_open(c2, nname, &n2));
     assert_sm_ok(sm_ns_get(n2, "attr", &out));
-    assert_value(&out, sm_value_str("two"));
+    smt_assert_value(&out, sm_value_str("two"));
     sm_value_clear(&out);
 
     sm_dict_close(d2);
@@ -412,7 +332,7 @@ test_objects_named_objects_are_found_from_a_second_client(void **state)
     sm_ns_close(n1);
     assert_sm_ok(sm_var_open(smt_client(), vname, NULL, &v1));
     assert_sm_ok(sm_var_get(v1, &out));
-    assert_value(&out, sm_value_str("two"));
+    smt_assert_value(&out, sm_value_str("two"));
     sm_value_clear(&out);
     sm_var_close(v1);
     assert_sm_ok(sm_list_open(smt_client(), lname, &l1));
@@ -499,7 +419,7 @@ test_objects_names_must_be_1_to_255_bytes(void **state)
     assert_sm_ok(sm_var_open(smt_client(), longest, &seven, &v));
     assert_sm_ok(sm_var_open(smt_client(), longest, NULL, &w));
     assert_sm_ok(sm_var_get(w, &out));
-    assert_value(&out, sm_value_int(7));
+    smt_assert_value(&out, sm_value_int(7));
     sm_var_close(w);
     sm_var_close(v);
 }
@@ -693,7 +613,7 @@ test_objects_reference_in_a_dict_keeps_an_anonymous_list_alive(void **state)
 
     /* the dict's reference keeps the list */
     assert_sm_ok(sm_dict_get(d, "list", &got));
-    assert_value(&got, sm_value_ref(token));
+    smt_assert_value(&got, sm_value_ref(token));
     assert_sm_ok(sm_list_attach(smt_client(), got.u.buf.ptr, &l));
     sm_value_clear(&got);
     assert_list(l, sm_value_int(1), sm_value_str("two"));
@@ -734,11 +654,11 @@ test_objects_reference_in_a_var_is_dropped_when_overwritten(void **state)
     assert_sm_ok(sm_ns_close(ns));
 
     assert_sm_ok(sm_var_get(v, &got));
-    assert_value(&got, sm_value_ref(token));
+    smt_assert_value(&got, sm_value_ref(token));
     sm_value_clear(&got);
     assert_sm_ok(sm_ns_attach(smt_client(), token, &again));
     assert_sm_ok(sm_ns_get(again, "a", &got));
-    assert_value(&got, sm_value_int(1));
+    smt_assert_value(&got, sm_value_int(1));
     assert_sm_ok(sm_ns_close(again));
     again = NULL;
 
@@ -863,7 +783,7 @@ test_objects_references_not_stored_are_not_counted(void **state)
     sm_list_close(t);
     assert_false(target_alive(token));
     assert_sm_ok(sm_var_get(v, &out));
-    assert_value(&out, sm_value_int(1));
+    smt_assert_value(&out, sm_value_int(1));
 
     /* a cas that does not swap stores nothing */
     t = new_target(token, sizeof(token));
@@ -938,7 +858,7 @@ test_value_copy_makes_an_owned_deep_copy(void **state)
     for (size_t i = 0; i < COUNT(scalars); i++) {
         sm_value dst = sm_value_nil();
         assert_sm_ok(sm_value_copy(&dst, &scalars[i]));
-        assert_value(&dst, scalars[i]);
+        smt_assert_value(&dst, scalars[i]);
         sm_value_clear(&dst);
         assert_int_equal(dst.type, SM_NIL);
     }
@@ -948,13 +868,13 @@ test_value_copy_makes_an_owned_deep_copy(void **state)
     assert_true(dst.u.buf.owned);
     assert_ptr_not_equal(dst.u.buf.ptr, text);
     memcpy(text, "changed", sizeof(text));
-    assert_value(&dst, sm_value_str("copy me"));
+    smt_assert_value(&dst, sm_value_str("copy me"));
     /* a copy of an owned value is another owned copy */
     assert_sm_ok(sm_value_copy(&dst2, &dst));
     assert_ptr_not_equal(dst2.u.buf.ptr, dst.u.buf.ptr);
     sm_value_clear(&dst);
     assert_int_equal(dst.type, SM_NIL);
-    assert_value(&dst2, sm_value_str("copy me"));
+    smt_assert_value(&dst2, sm_value_str("copy me"));
     sm_value_clear(&dst2);
 
     src = sm_value_bytes(raw, sizeof(raw));
@@ -962,7 +882,7 @@ test_value_copy_makes_an_owned_deep_copy(void **state)
     assert_true(dst.u.buf.owned);
     assert_ptr_not_equal(dst.u.buf.ptr, raw);
     raw[1] = 'b';
-    assert_value(&dst, sm_value_bytes("\0a\0\xff", 4));
+    smt_assert_value(&dst, sm_value_bytes("\0a\0\xff", 4));
     sm_value_clear(&dst);
 
     src = sm_value_bytes(raw, 0);
@@ -974,7 +894,7 @@ test_value_copy_makes_an_owned_deep_copy(void **state)
 
     src = sm_value_str("");
     assert_sm_ok(sm_value_copy(&dst, &src));
-    assert_value(&dst, sm_value_str(""));
+    smt_assert_value(&dst, sm_value_str(""));
     sm_value_clear(&dst);
 
     src = sm_value_ref(token);
@@ -982,7 +902,7 @@ test_value_copy_makes_an_owned_deep_copy(void **state)
     assert_true(dst.u.buf.owned);
     assert_ptr_not_equal(dst.u.buf.ptr, token);
     token[0] = 'A';
-    assert_value(&dst, sm_value_ref("a-token"));
+    smt_assert_value(&dst, sm_value_ref("a-token"));
     sm_value_clear(&dst);
     assert_int_equal(dst.type, SM_NIL);
 }
@@ -995,10 +915,10 @@ test_value_copy_bad_arguments_are_einval_and_leave_dst_unchanged(void **state)
 
     assert_sm_status(sm_value_copy(NULL, &src), SM_EINVAL);
     assert_sm_status(sm_value_copy(&dst, NULL), SM_EINVAL);
-    assert_value(&dst, SENTINEL);
+    smt_assert_value(&dst, SENTINEL);
     bad.type = (sm_type)99;
     assert_sm_status(sm_value_copy(&dst, &bad), SM_EINVAL);
-    assert_value(&dst, SENTINEL);
+    smt_assert_value(&dst, SENTINEL);
 }
 
 static void
@@ -1094,8 +1014,8 @@ test_value_equal_compares_kind_and_content(void **state)
         if (ab != cases[i].equal || ba != cases[i].equal) {
             char a[256], b[256];
             print_error("sm_value_equal(%s, %s) is %d/%d, wanted %d\n",
-                        value_text(&cases[i].a, a, sizeof(a)),
-                        value_text(&cases[i].b, b, sizeof(b)), ab, ba, cases[i].equal);
+                        smt_value_text(&cases[i].a, a, sizeof(a)),
+                        smt_value_text(&cases[i].b, b, sizeof(b)), ab, ba, cases[i].equal);
             fail();
         }
     }

@@ -32,37 +32,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
-/* join_within joins t, waiting at most ms; false if it is still running. */
-static bool
-join_within(pthread_t t, int64_t ms)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(ms / 1000);
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    return pthread_timedjoin_np(t, NULL, &until) == 0;
-}
-
 static sm_queue *
 new_queue(int64_t maxsize, bool joinable)
 {
@@ -99,81 +68,13 @@ get_int(sm_queue *q, int64_t want)
     assert_int_equal(v.u.i, want);
 }
 
-static const char *
-type_name(sm_type t)
-{
-    switch (t) {
-    case SM_NIL:
-        return "nil";
-    case SM_BOOL:
-        return "bool";
-    case SM_INT:
-        return "int";
-    case SM_DOUBLE:
-        return "double";
-    case SM_BYTES:
-        return "bytes";
-    case SM_STR:
-        return "str";
-    case SM_REF:
-        return "ref";
-    }
-    return "?";
-}
-
-/* value_same says whether got (a value the library handed out) is exactly
- * want: same kind, same content, doubles bit for bit; text NUL-terminated
- * and a non-empty buffer owned. */
-static bool
-value_same(const sm_value *got, const sm_value *want, const char **why)
-{
-    *why = "content differs";
-    if (got->type != want->type) {
-        *why = "kind differs";
-        return false;
-    }
-    switch (want->type) {
-    case SM_NIL:
-        return true;
-    case SM_BOOL:
-        return got->u.b == want->u.b;
-    case SM_INT:
-        return got->u.i == want->u.i;
-    case SM_DOUBLE:
-        return memcmp(&got->u.d, &want->u.d, sizeof(double)) == 0;
-    case SM_BYTES:
-    case SM_STR:
-    case SM_REF:
-        if (got->u.buf.len != want->u.buf.len) {
-            *why = "length differs";
-            return false;
-        }
-        if (got->u.buf.len > 0 || want->type != SM_BYTES) {
-            if (got->u.buf.ptr == NULL) {
-                *why = "buffer is NULL";
-                return false;
-            }
-            if (!got->u.buf.owned) {
-                *why = "buffer handed out is not owned";
-                return false;
-            }
-        }
-        if (want->type != SM_BYTES && ((const char *)got->u.buf.ptr)[got->u.buf.len] != '\0') {
-            *why = "text is not NUL-terminated";
-            return false;
-        }
-        return got->u.buf.len == 0 || memcmp(got->u.buf.ptr, want->u.buf.ptr, got->u.buf.len) == 0;
-    }
-    *why = "unknown kind";
-    return false;
-}
-
 static void
 assert_value_is(const sm_value *got, const sm_value *want)
 {
     const char *why = NULL;
-    if (!value_same(got, want, &why))
-        fail_msg("got a %s, wanted a %s: %s", type_name(got->type), type_name(want->type), why);
+    if (!smt_value_same(got, want, &why))
+        fail_msg("got a %s, wanted a %s: %s", smt_type_name(got->type),
+                 smt_type_name(want->type), why);
 }
 
 /* A thread making one blocking call on a queue. */
@@ -196,7 +97,7 @@ q_worker_main(void *arg)
 {
     q_worker *w = arg;
     __atomic_store_n(&w->started, 1, __ATOMIC_RELEASE);
-    int64_t t0 = now_ms();
+    int64_t t0 = smt_now_ms();
     switch (w->op) {
     case Q_GET:
         w->rv = sm_queue_get(w->q, w->timeout_ms, &w->got);
@@ -208,7 +109,7 @@ q_worker_main(void *arg)
         w->rv = sm_queue_join(w->q, w->timeout_ms);
         break;
     }
-    w->ms = now_ms() - t0;
+    w->ms = smt_now_ms() - t0;
     __atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
     return NULL;
 }
@@ -240,8 +141,8 @@ q_worker_start_staggered(q_worker *w, sm_queue *q, q_op op, int64_t timeout_ms, 
 {
     q_worker_start(w, q, op, timeout_ms, put);
     while (!__atomic_load_n(&w->started, __ATOMIC_ACQUIRE))
-        sleep_ms(1);
-    sleep_ms(QUEUE_STAGGER_MS);
+        smt_sleep_ms(1);
+    smt_sleep_ms(QUEUE_STAGGER_MS);
 }
 
 /* --------------------------------------------------------- put and get */
@@ -292,7 +193,7 @@ test_queue_put_and_get_keep_fifo_order_for_every_value_kind(void **state)
     for (size_t i = 0; i < N_ELEMS(vals); i++) {
         sm_value got = sm_value_nil();
         assert_sm_ok(sm_queue_get(q, i % 2 == 0 ? SM_NOWAIT : 1000, &got));
-        print_message("item %zu: %s\n", i, type_name(got.type));
+        print_message("item %zu: %s\n", i, smt_type_name(got.type));
         assert_value_is(&got, &vals[i]);
         sm_value_clear(&got);
         assert_info(q, (int64_t)(N_ELEMS(vals) - i - 1), 0, 0);
@@ -308,9 +209,9 @@ test_queue_get_nowait_on_empty_queue_is_eempty_and_leaves_output_untouched(void 
     sm_queue *q = new_queue(0, false);
     sm_value v = sm_value_int(42);
 
-    int64_t t0 = now_ms();
+    int64_t t0 = smt_now_ms();
     assert_sm_status(sm_queue_get(q, SM_NOWAIT, &v), SM_EEMPTY);
-    assert_true(now_ms() - t0 < 1000);
+    assert_true(smt_now_ms() - t0 < 1000);
     assert_int_equal(v.type, SM_INT);
     assert_int_equal(v.u.i, 42);
     assert_info(q, 0, 0, 0);
@@ -324,9 +225,9 @@ test_queue_get_with_timeout_on_empty_queue_is_eempty_after_the_timeout(void **st
     sm_queue *q = new_queue(0, false);
     sm_value v = sm_value_int(42);
 
-    int64_t t0 = now_ms();
+    int64_t t0 = smt_now_ms();
     assert_sm_status(sm_queue_get(q, 200, &v), SM_EEMPTY);
-    int64_t ms = now_ms() - t0;
+    int64_t ms = smt_now_ms() - t0;
     print_message("queue get of 200 ms took %" PRId64 " ms\n", ms);
     assert_true(ms >= 200);
     assert_true(ms < 1000);
@@ -358,10 +259,10 @@ test_queue_blocked_get_completes_when_an_item_is_put(void **state)
     sm_queue *q = new_queue(0, false);
 
     q_worker_start(&w, q, Q_GET, SM_WAIT_FOREVER, 0);
-    sleep_ms(200);
+    smt_sleep_ms(200);
     assert_false(q_worker_done(&w)); /* nothing to get */
     put_int(q, 99);
-    assert_true(join_within(w.tid, Q_BOUND_MS));
+    assert_true(smt_join_within(w.tid, Q_BOUND_MS));
     assert_sm_ok(w.rv);
     assert_int_equal(w.got.type, SM_INT);
     assert_int_equal(w.got.u.i, 99);
@@ -384,7 +285,7 @@ test_queue_blocked_getters_are_served_in_arrival_order(void **state)
     for (int i = 0; i < N; i++)
         put_int(q, 100 + i);
     for (int i = 0; i < N; i++)
-        assert_true(join_within(w[i].tid, Q_BOUND_MS + 5000));
+        assert_true(smt_join_within(w[i].tid, Q_BOUND_MS + 5000));
     for (int i = 0; i < N; i++) {
         assert_sm_ok(w[i].rv);
         assert_int_equal(w[i].got.type, SM_INT);
@@ -444,9 +345,9 @@ test_queue_bounded_put_nowait_on_full_queue_is_efull_and_changes_nothing(void **
     assert_info(q, 1, 2, 0);
     put_int(q, 2);
     assert_info(q, 2, 2, 0);
-    int64_t t0 = now_ms();
+    int64_t t0 = smt_now_ms();
     assert_sm_status(sm_queue_put(q, SMV(sm_value_int(3)), SM_NOWAIT), SM_EFULL);
-    assert_true(now_ms() - t0 < 1000);
+    assert_true(smt_now_ms() - t0 < 1000);
     assert_info(q, 2, 2, 0);
     get_int(q, 1);
     get_int(q, 2);
@@ -464,9 +365,9 @@ test_queue_bounded_put_with_timeout_on_full_queue_is_efull_after_the_timeout(voi
 
     put_int(q, 1);
     put_int(q, 2);
-    int64_t t0 = now_ms();
+    int64_t t0 = smt_now_ms();
     assert_sm_status(sm_queue_put(q, SMV(sm_value_int(3)), 200), SM_EFULL);
-    int64_t ms = now_ms() - t0;
+    int64_t ms = smt_now_ms() - t0;
     print_message("queue put of 200 ms took %" PRId64 " ms\n", ms);
     assert_true(ms >= 200);
     assert_true(ms < 1000);
@@ -492,12 +393,12 @@ test_queue_blocked_put_completes_when_a_get_makes_room_in_fifo_order(void **stat
     put_int(q, 1);
     put_int(q, 2);
     q_worker_start(&w, q, Q_PUT, Q_BOUND_MS, 3);
-    sleep_ms(200);
+    smt_sleep_ms(200);
     assert_false(q_worker_done(&w)); /* full: it cannot have returned */
     assert_info(q, 2, 2, 0);
 
     get_int(q, 1);
-    assert_true(join_within(w.tid, Q_BOUND_MS + 5000));
+    assert_true(smt_join_within(w.tid, Q_BOUND_MS + 5000));
     assert_sm_ok(w.rv);
     assert_true(w.ms < Q_BOUND_MS);
     assert_info(q, 2, 2, 0);
@@ -531,7 +432,7 @@ test_queue_blocked_putters_are_served_in_arrival_order(void **state)
         assert_int_equal(v.u.i, 10 + i);
     }
     for (int i = 0; i < N; i++) {
-        assert_true(join_within(w[i].tid, Q_BOUND_MS + 5000));
+        assert_true(smt_join_within(w[i].tid, Q_BOUND_MS + 5000));
         assert_sm_ok(w[i].rv);
     }
     assert_info(q, 0, 1, 0);
@@ -599,9 +500,9 @@ test_queue_join_with_nothing_unfinished_returns_at_once(void **state)
     sm_queue *q = new_queue(0, true);
 
     assert_sm_ok(sm_queue_join(q, SM_NOWAIT));
-    int64_t t0 = now_ms();
+    int64_t t0 = smt_now_ms();
     assert_sm_ok(sm_queue_join(q, SM_WAIT_FOREVER));
-    assert_true(now_ms() - t0 < 1000);
+    assert_true(smt_now_ms() - t0 < 1000);
     sm_queue_close(q);
 }
 
@@ -621,18 +522,18 @@ test_queue_join_returns_only_after_every_task_done(void **state)
 
     /* one item unfinished: join times out, at once or after its timeout */
     assert_sm_status(sm_queue_join(q, SM_NOWAIT), SM_ETIMEDOUT);
-    int64_t t0 = now_ms();
+    int64_t t0 = smt_now_ms();
     assert_sm_status(sm_queue_join(q, 200), SM_ETIMEDOUT);
-    int64_t ms = now_ms() - t0;
+    int64_t ms = smt_now_ms() - t0;
     assert_true(ms >= 200);
     assert_true(ms < 1000);
 
     q_worker_start(&w, q, Q_JOIN, SM_WAIT_FOREVER, 0);
-    sleep_ms(200);
+    smt_sleep_ms(200);
     assert_false(q_worker_done(&w)); /* one unfinished: it cannot have returned */
     assert_info(q, 0, 0, 1);
     assert_sm_ok(sm_queue_task_done(q));
-    assert_true(join_within(w.tid, Q_BOUND_MS));
+    assert_true(smt_join_within(w.tid, Q_BOUND_MS));
     assert_sm_ok(w.rv);
     assert_info(q, 0, 0, 0);
     sm_queue_close(q);
@@ -652,13 +553,13 @@ test_queue_join_in_several_threads_returns_after_the_last_task_done(void **state
         q_worker_start(&joiners[i], q, Q_JOIN, Q_BOUND_MS, 0);
     for (int i = 0; i < 5; i++) {
         get_int(q, i);
-        sleep_ms(20);
+        smt_sleep_ms(20);
         for (int k = 0; k < N; k++)
             assert_false(q_worker_done(&joiners[k]));
         assert_sm_ok(sm_queue_task_done(q));
     }
     for (int k = 0; k < N; k++) {
-        assert_true(join_within(joiners[k].tid, Q_BOUND_MS + 5000));
+        assert_true(smt_join_within(joiners[k].tid, Q_BOUND_MS + 5000));
         assert_sm_ok(joiners[k].rv);
         assert_true(joiners[k].ms < Q_BOUND_MS);
     }
@@ -709,14 +610,6 @@ test_queue_open_existing_name_ignores_maxsize_and_joinable_and_shares_items(void
  * The single producer's items arrive in order, so the consumer also checks
  * that each is one more than the last. */
 
-static int
-child_fail(const char *who, const char *what, int rv)
-{
-    fprintf(stderr, "queue %s %ld: %s: %s (%s): %s\n", who, (long)getpid(), what,
-            sm_errname(rv), sm_strerror(rv), sm_errdetail());
-    return 1;
-}
-
 /* child_producer: argv is NAME URL QUEUE_TOKEN. */
 static int
 child_producer(int argc, char **argv)
@@ -729,25 +622,25 @@ child_producer(int argc, char **argv)
     if (argc != 3)
         return 99;
     if ((rv = sm_client_open(&c, argv[1], NULL)) != SM_OK) {
-        status = child_fail("producer", "sm_client_open", rv);
+        status = smt_child_fail("queue producer", "sm_client_open", rv);
         goto out;
     }
     if ((rv = sm_queue_attach(c, argv[2], &q)) != SM_OK) {
-        status = child_fail("producer", "sm_queue_attach", rv);
+        status = smt_child_fail("queue producer", "sm_queue_attach", rv);
         goto out;
     }
     for (int64_t i = 1; i <= SEED_ITEMS; i++) {
         if ((rv = sm_queue_put(q, SMV(sm_value_int(i)), 60000)) != SM_OK) {
-            status = child_fail("producer", "sm_queue_put", rv);
+            status = smt_child_fail("queue producer", "sm_queue_put", rv);
             goto out;
         }
     }
     if ((rv = sm_queue_put(q, SMV(sm_value_nil()), 60000)) != SM_OK) {
-        status = child_fail("producer", "sm_queue_put sentinel", rv);
+        status = smt_child_fail("queue producer", "sm_queue_put sentinel", rv);
         goto out;
     }
     if ((rv = sm_queue_join(q, 60000)) != SM_OK) {
-        status = child_fail("producer", "sm_queue_join", rv);
+        status = smt_child_fail("queue producer", "sm_queue_join", rv);
         goto out;
     }
     status = 0;
@@ -771,25 +664,25 @@ child_consumer(int argc, char **argv)
     if (argc != 4)
         return 99;
     if ((rv = sm_client_open(&c, argv[1], NULL)) != SM_OK) {
-        status = child_fail("consumer", "sm_client_open", rv);
+        status = smt_child_fail("queue consumer", "sm_client_open", rv);
         goto out;
     }
     if ((rv = sm_queue_attach(c, argv[2], &q)) != SM_OK) {
-        status = child_fail("consumer", "sm_queue_attach", rv);
+        status = smt_child_fail("queue consumer", "sm_queue_attach", rv);
         goto out;
     }
     if ((rv = sm_dict_attach(c, argv[3], &d)) != SM_OK) {
-        status = child_fail("consumer", "sm_dict_attach", rv);
+        status = smt_child_fail("queue consumer", "sm_dict_attach", rv);
         goto out;
     }
     for (;;) {
         sm_value v = sm_value_int(-1);
         if ((rv = sm_queue_get(q, 60000, &v)) != SM_OK) {
-            status = child_fail("consumer", "sm_queue_get", rv);
+            status = smt_child_fail("queue consumer", "sm_queue_get", rv);
             goto out;
         }
         if ((rv = sm_queue_task_done(q)) != SM_OK) {
-            status = child_fail("consumer", "sm_queue_task_done", rv);
+            status = smt_child_fail("queue consumer", "sm_queue_task_done", rv);
             goto out;
         }
         if (v.type == SM_NIL)
@@ -806,7 +699,7 @@ child_consumer(int argc, char **argv)
     }
     if ((rv = sm_dict_set(d, "sum", SMV(sm_value_int(sum)))) != SM_OK ||
         (rv = sm_dict_set(d, "count", SMV(sm_value_int(count)))) != SM_OK) {
-        status = child_fail("consumer", "sm_dict_set", rv);
+        status = smt_child_fail("queue consumer", "sm_dict_set", rv);
         goto out;
     }
     status = 0;

@@ -40,14 +40,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static int64_t
-now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 #define MS_NS(ms) ((int64_t)(ms) * 1000000)
 
 static void
@@ -61,17 +53,6 @@ assert_value_(sm_sem *s, int64_t want, const char *file, int line)
     }
 }
 #define assert_value(s, want) assert_value_((s), (want), __FILE__, __LINE__)
-
-/* join_thread joins t, failing the test if it has not ended within
- * 3 * LONG_MS (a thread stuck in a call must not hang the test). */
-static void
-join_thread(pthread_t t)
-{
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += 3 * LONG_MS / 1000;
-    assert_int_equal(pthread_timedjoin_np(t, NULL, &dl), 0);
-}
 
 /* A thread that takes one permit and reports it. */
 typedef struct acquirer {
@@ -147,9 +128,9 @@ test_sem_nowait_on_zero_times_out_at_once(void **state)
 
     assert_sm_ok(sm_sem_new(smt_client(), 1, false, &s));
     assert_sm_ok(sm_sem_acquire(s, SM_NOWAIT));
-    int64_t t0 = now_ns();
+    int64_t t0 = smt_now_ns();
     assert_sm_status(sm_sem_acquire(s, SM_NOWAIT), SM_ETIMEDOUT);
-    assert_true(now_ns() - t0 < MS_NS(AT_ONCE_MAX_MS));
+    assert_true(smt_now_ns() - t0 < MS_NS(AT_ONCE_MAX_MS));
     assert_value(s, 0);
     assert_sm_ok(sm_sem_release(s, 1));
     assert_value(s, 1);
@@ -163,9 +144,9 @@ test_sem_timed_acquire_on_zero_times_out_and_takes_nothing(void **state)
     sm_sem *s = NULL;
 
     assert_sm_ok(sm_sem_new(smt_client(), 0, false, &s));
-    int64_t t0 = now_ns();
+    int64_t t0 = smt_now_ns();
     int rv = sm_sem_acquire(s, TIMED_MS);
-    int64_t took = now_ns() - t0;
+    int64_t took = smt_now_ns() - t0;
     assert_sm_status(rv, SM_ETIMEDOUT);
     if (took < MS_NS(TIMED_MS) || took >= MS_NS(TIMED_MAX_MS))
         fail_msg("a %d ms acquire answered after %.1f ms", TIMED_MS, (double)took / 1e6);
@@ -221,7 +202,7 @@ test_sem_release_n_gives_permits_to_n_parked_callers(void **state)
     assert_sm_ok(sm_sem_release(s, 1));
     assert_int_equal(wait_done(&mu, &cv, &done, 3), 3);
     for (int k = 0; k < NW; k++) {
-        join_thread(a[k].tid);
+        smt_join_or_fail(a[k].tid, 3 * LONG_MS / 1000);
         assert_sm_ok(a[k].rv);
     }
     /* Three permits given, three taken: had release(2) let all three go,
@@ -249,7 +230,7 @@ test_sem_release_hands_the_permit_to_a_parked_caller(void **state)
     /* Bounded at 1 and at 0 now: giving one back is allowed whether the
      * permit goes to the caller or into the count until it comes. */
     assert_sm_ok(sm_sem_release(s, 1));
-    join_thread(a.tid);
+    smt_join_or_fail(a.tid, 3 * LONG_MS / 1000);
     assert_sm_ok(a.rv);
     assert_int_equal(done, 1);
     assert_value(s, 0);

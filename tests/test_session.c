@@ -61,14 +61,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* open_client opens a client on url with the given lease and call deadline. */
 static int
 open_client(const char *url, int64_t lease_ms, int64_t call_ms, sm_client **cp)
@@ -98,12 +90,12 @@ child_pipe(int p[2], int keep, char *arg, size_t size)
 static bool
 line_read(int fd, char *buf, size_t size, int64_t timeout_ms)
 {
-    int64_t end = now_ms() + timeout_ms;
+    int64_t end = smt_now_ms() + timeout_ms;
     size_t n = 0;
 
     while (n + 1 < size) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        int64_t left = end - now_ms();
+        int64_t left = end - smt_now_ms();
         char ch;
         if (left <= 0)
             return false;
@@ -293,14 +285,6 @@ cmp_i64(const void *a, const void *b)
 
 /* ------------------------------------------------------------ children */
 
-static int
-child_fail(const char *what, int rv)
-{
-    fprintf(stderr, "session child %ld: %s: %s (%s): %s\n", (long)getpid(), what,
-            sm_errname(rv), sm_strerror(rv), sm_errdetail());
-    return 1;
-}
-
 /* child_wait_go blocks until the parent writes a byte to fd (true) or closes
  * it (false). */
 static bool
@@ -348,50 +332,50 @@ holder_child(int argc, char **argv)
     if (argc != 8)
         return 99;
     if ((rv = open_client(argv[1], LEASE_MS, LONG_MS, &c)) != SM_OK)
-        return child_fail("sm_client_open", rv);
+        return smt_child_fail("session child", "sm_client_open", rv);
     if ((rv = sm_lock_open(c, argv[2], &l)) != SM_OK)
-        return child_fail("sm_lock_open", rv);
+        return smt_child_fail("session child", "sm_lock_open", rv);
     if ((rv = sm_lock_acquire_fenced(l, SM_NOWAIT, &lfence)) != SM_OK)
-        return child_fail("sm_lock_acquire_fenced", rv);
+        return smt_child_fail("session child", "sm_lock_acquire_fenced", rv);
     if ((rv = sm_rlock_open(c, argv[3], &r)) != SM_OK)
-        return child_fail("sm_rlock_open", rv);
+        return smt_child_fail("session child", "sm_rlock_open", rv);
     if ((rv = sm_rlock_acquire_fenced(r, SM_NOWAIT, &rfence)) != SM_OK)
-        return child_fail("sm_rlock_acquire_fenced", rv);
+        return smt_child_fail("session child", "sm_rlock_acquire_fenced", rv);
     if ((rv = sm_rlock_acquire(r, SM_NOWAIT)) != SM_OK)
-        return child_fail("sm_rlock_acquire (nested)", rv);
+        return smt_child_fail("session child", "sm_rlock_acquire (nested)", rv);
     if ((rv = sm_sem_open(c, argv[4], 2, false, &s)) != SM_OK)
-        return child_fail("sm_sem_open", rv);
+        return smt_child_fail("session child", "sm_sem_open", rv);
     for (int i = 0; i < 2; i++)
         if ((rv = sm_sem_acquire(s, SM_NOWAIT)) != SM_OK)
-            return child_fail("sm_sem_acquire", rv);
+            return smt_child_fail("session child", "sm_sem_acquire", rv);
     if ((rv = sm_queue_open(c, argv[5], 0, true, &q)) != SM_OK)
-        return child_fail("sm_queue_open", rv);
+        return smt_child_fail("session child", "sm_queue_open", rv);
     if ((rv = sm_queue_get(q, SM_NOWAIT, &item)) != SM_OK || !is_str(&item, "A"))
-        return child_fail("sm_queue_get (or not \"A\")", rv);
+        return smt_child_fail("session child", "sm_queue_get (or not \"A\")", rv);
     sm_value_clear(&item);
     if ((rv = sm_queue_task_done(q)) != SM_OK)
-        return child_fail("sm_queue_task_done", rv);
+        return smt_child_fail("session child", "sm_queue_task_done", rv);
     if ((rv = sm_queue_get(q, SM_NOWAIT, &item)) != SM_OK || !is_str(&item, "B"))
-        return child_fail("sm_queue_get (or not \"B\")", rv);
+        return smt_child_fail("session child", "sm_queue_get (or not \"B\")", rv);
     sm_value_clear(&item);
     if ((rv = sm_barrier_open(c, argv[6], 2, &b)) != SM_OK)
-        return child_fail("sm_barrier_open", rv);
+        return smt_child_fail("session child", "sm_barrier_open", rv);
     if (pthread_create(&t, NULL, holder_barrier_main, b) != 0)
-        return child_fail("pthread_create", SM_OK);
-    end = now_ms() + LONG_MS;
+        return smt_child_fail("session child", "pthread_create", SM_OK);
+    end = smt_now_ms() + LONG_MS;
     do {
         if ((rv = sm_barrier_info(b, NULL, &waiting, NULL)) != SM_OK)
-            return child_fail("sm_barrier_info", rv);
-    } while (waiting < 1 && now_ms() < end);
+            return smt_child_fail("session child", "sm_barrier_info", rv);
+    } while (waiting < 1 && smt_now_ms() < end);
     if (waiting != 1) {
         fprintf(stderr, "session child: %" PRId64 " barrier waiters, wanted 1\n", waiting);
         return 2;
     }
     if ((rv = sm_var_new(c, SMV(sm_value_int(7)), &v)) != SM_OK)
-        return child_fail("sm_var_new", rv);
+        return smt_child_fail("session child", "sm_var_new", rv);
     if (dprintf(atoi(argv[7]), "ready %" PRIu64 " %" PRIu64 " %s\n", lfence, rfence,
                 sm_var_token(v)) < 0)
-        return child_fail("dprintf", SM_OK);
+        return smt_child_fail("session child", "dprintf", SM_OK);
     for (;;)
         pause();
 }
@@ -414,20 +398,20 @@ stopped_child(int argc, char **argv)
     if (argc != 5)
         return 99;
     if ((rv = open_client(argv[1], LEASE_MS, LONG_MS, &c)) != SM_OK)
-        return child_fail("sm_client_open", rv);
+        return smt_child_fail("session child", "sm_client_open", rv);
     if ((rv = sm_lock_open(c, argv[2], &l)) != SM_OK)
-        return child_fail("sm_lock_open", rv);
+        return smt_child_fail("session child", "sm_lock_open", rv);
     if ((rv = sm_lock_acquire_fenced(l, SM_NOWAIT, &fence)) != SM_OK)
-        return child_fail("sm_lock_acquire_fenced", rv);
+        return smt_child_fail("session child", "sm_lock_acquire_fenced", rv);
     if (dprintf(atoi(argv[3]), "ready %" PRIu64 "\n", fence) < 0)
-        return child_fail("dprintf", SM_OK);
+        return smt_child_fail("session child", "dprintf", SM_OK);
     if (!child_wait_go(atoi(argv[4])))
         return 3; /* the parent gave up */
     rv_release = sm_lock_release(l);
     rv_locked = sm_lock_locked(l, &locked);
     rv_open = sm_lock_open(c, argv[2], &l2);
     if (dprintf(atoi(argv[3]), "after %d %d %d\n", rv_release, rv_locked, rv_open) < 0)
-        return child_fail("dprintf", SM_OK);
+        return smt_child_fail("session child", "dprintf", SM_OK);
     sm_lock_close(l2);
     sm_lock_close(l);
     sm_client_close(c);
@@ -456,20 +440,20 @@ fence_child(int argc, char **argv)
     if (n <= 0 || (tokens = calloc((size_t)n, sizeof(*tokens))) == NULL)
         return 98;
     if ((rv = open_client(argv[1], LEASE_MS, LONG_MS, &c)) != SM_OK) {
-        status = child_fail("sm_client_open", rv);
+        status = smt_child_fail("session child", "sm_client_open", rv);
         goto out;
     }
     if ((rv = sm_lock_open(c, argv[2], &l)) != SM_OK ||
         (rv = sm_list_open(c, argv[3], &all)) != SM_OK ||
         (rv = sm_list_open(c, argv[4], &own)) != SM_OK) {
-        status = child_fail("open the lock and lists", rv);
+        status = smt_child_fail("session child", "open the lock and lists", rv);
         goto out;
     }
     (void)child_wait_go(atoi(argv[6]));
     for (int i = 0; i < n; i++) {
         uint64_t fence = 0;
         if ((rv = sm_lock_acquire_fenced(l, LONG_MS, &fence)) != SM_OK) {
-            status = child_fail("sm_lock_acquire_fenced", rv);
+            status = smt_child_fail("session child", "sm_lock_acquire_fenced", rv);
             goto out;
         }
         if (fence > (uint64_t)INT64_MAX || (i > 0 && fence <= prev)) {
@@ -480,16 +464,16 @@ fence_child(int argc, char **argv)
         prev = fence;
         tokens[i] = sm_value_int((int64_t)fence);
         if ((rv = sm_list_append(all, &tokens[i])) != SM_OK) {
-            status = child_fail("sm_list_append", rv);
+            status = smt_child_fail("session child", "sm_list_append", rv);
             goto out;
         }
         if ((rv = sm_lock_release(l)) != SM_OK) {
-            status = child_fail("sm_lock_release", rv);
+            status = smt_child_fail("session child", "sm_lock_release", rv);
             goto out;
         }
     }
     if ((rv = sm_list_extend(own, tokens, (size_t)n)) != SM_OK) {
-        status = child_fail("sm_list_extend", rv);
+        status = smt_child_fail("session child", "sm_list_extend", rv);
         goto out;
     }
     status = 0;
@@ -566,10 +550,10 @@ test_session_killed_holder_gives_back_what_it_held(void **state)
     assert_sm_ok(sm_var_close(v)); /* the child's reference keeps it */
     v = NULL;
 
-    int64_t t0 = now_ms();
+    int64_t t0 = smt_now_ms();
     kill9(pid);
     assert_sm_status(sm_lock_acquire_fenced(l, ACQ_MS, &fence), SM_EOWNERDEAD);
-    int64_t elapsed = now_ms() - t0;
+    int64_t elapsed = smt_now_ms() - t0;
     print_message("[%s] lock granted with SM_EOWNERDEAD %" PRId64 " ms after kill -9 "
                   "(lease %d ms)\n",
                   smt_transport(), elapsed, LEASE_MS);
@@ -640,9 +624,9 @@ test_session_lapsed_lease_frees_the_lock_and_later_calls_are_esession(void **sta
     assert_int_equal(kill(pid, SIGSTOP), 0);
     assert_int_equal(waitpid(pid, &st, WUNTRACED), pid);
     assert_true(WIFSTOPPED(st));
-    int64_t t0 = now_ms();
+    int64_t t0 = smt_now_ms();
     assert_sm_status(sm_lock_acquire_fenced(l, ACQ_MS, &fence), SM_EOWNERDEAD);
-    int64_t elapsed = now_ms() - t0;
+    int64_t elapsed = smt_now_ms() - t0;
     print_message("[%s] lock granted with SM_EOWNERDEAD %" PRId64 " ms after SIGSTOP "
                   "(lease %d ms)\n",
                   smt_transport(), elapsed, LEASE_MS);
@@ -743,9 +727,9 @@ test_session_client_close_gives_back_at_once(void **state)
 
     /* The header: a session that ends (sm_client_close is named) frees its
      * locks and their next holder gets SM_EOWNERDEAD. */
-    int64_t t0 = now_ms();
+    int64_t t0 = smt_now_ms();
     int rv = sm_lock_acquire(l, CLOSE_ACQ_MS);
-    int64_t elapsed = now_ms() - t0;
+    int64_t elapsed = smt_now_ms() - t0;
     print_message("[%s] after sm_client_close the lock was acquired in %" PRId64 " ms: %s\n",
                   smt_transport(), elapsed, sm_errname(rv));
     assert_sm_status(rv, SM_EOWNERDEAD);
@@ -1009,9 +993,9 @@ test_session_server_restart_makes_later_calls_esession(void **state)
     }
     assert_sm_ok(sm_client_open(&probe, url, NULL)); /* the new one serves the old address */
 
-    int64_t t0 = now_ms();
+    int64_t t0 = smt_now_ms();
     int rv = sm_var_get(v, &got);
-    int64_t elapsed = now_ms() - t0;
+    int64_t elapsed = smt_now_ms() - t0;
     print_message("[%s] first call after the restart: %s in %" PRId64 " ms\n", smt_transport(),
                   sm_errname(rv), elapsed);
     assert_sm_status(rv, SM_ESESSION);
@@ -1021,9 +1005,9 @@ test_session_server_restart_makes_later_calls_esession(void **state)
     assert_sm_status(sm_lock_new(c, &l), SM_ESESSION);
     assert_null(l);
     sm_var_close(v);
-    t0 = now_ms();
+    t0 = smt_now_ms();
     sm_client_close(c);
-    elapsed = now_ms() - t0;
+    elapsed = smt_now_ms() - t0;
     assert_true(elapsed < RESTART_CALL_MS + MARGIN_MS); /* closing a lost client never hangs */
 
     /* A new client on the new server starts afresh. */

@@ -12,93 +12,13 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static const char *
-value_text(const sm_value *v, char *buf, size_t size)
-{
-    switch (v->type) {
-    case SM_NIL:
-        snprintf(buf, size, "nil");
-        break;
-    case SM_BOOL:
-        snprintf(buf, size, "bool %s", v->u.b ? "true" : "false");
-        break;
-    case SM_INT:
-        snprintf(buf, size, "int %" PRId64, v->u.i);
-        break;
-    case SM_DOUBLE:
-        snprintf(buf, size, "double %.17g", v->u.d);
-        break;
-    case SM_BYTES:
-    case SM_STR:
-    case SM_REF: {
-        const char *kind = v->type == SM_BYTES ? "bytes" : v->type == SM_STR ? "str" : "ref";
-        size_t n = v->u.buf.len < 48 ? v->u.buf.len : 48;
-        size_t at = (size_t)snprintf(buf, size, "%s[%zu] ", kind, v->u.buf.len);
-        const unsigned char *p = v->u.buf.ptr;
-        for (size_t i = 0; p != NULL && i < n && at + 5 < size; i++) {
-            if (p[i] >= 0x20 && p[i] < 0x7f)
-                at += (size_t)snprintf(buf + at, size - at, "%c", p[i]);
-            else
-                at += (size_t)snprintf(buf + at, size - at, "\\x%02x", p[i]);
-        }
-        break;
-    }
-    default:
-        snprintf(buf, size, "type %d", (int)v->type);
-        break;
-    }
-    return buf;
-}
-
-/* value_same: same kind and the very same content; a string or token the
- * library hands out must also be NUL-terminated. */
-static bool
-value_same(const sm_value *got, const sm_value *want)
-{
-    if (got->type != want->type)
-        return false;
-    switch (got->type) {
-    case SM_NIL:
-        return true;
-    case SM_BOOL:
-        return got->u.b == want->u.b;
-    case SM_INT:
-        return got->u.i == want->u.i;
-    case SM_DOUBLE:
-        return memcmp(&got->u.d, &want->u.d, sizeof(double)) == 0;
-    case SM_BYTES:
-    case SM_STR:
-    case SM_REF:
-        if (got->u.buf.len != want->u.buf.len)
-            return false;
-        if (got->type != SM_BYTES &&
-            (got->u.buf.ptr == NULL || ((const char *)got->u.buf.ptr)[got->u.buf.len] != '\0'))
-            return false;
-        return got->u.buf.len == 0 || memcmp(got->u.buf.ptr, want->u.buf.ptr, got->u.buf.len) == 0;
-    default:
-        return false;
-    }
-}
-
-static void
-value_check(const sm_value *got, sm_value want, const char *file, int line)
-{
-    char g[256], w[256];
-    if (value_same(got, &want))
-        return;
-    print_error("value is %s, wanted %s\n", value_text(got, g, sizeof(g)),
-                value_text(&want, w, sizeof(w)));
-    _fail(file, line);
-}
-#define assert_value(got, want) value_check((got), (want), __FILE__, __LINE__)
-
 /* var_check reads v back and compares it with want. */
 static void
 var_check(sm_var *v, sm_value want, const char *file, int line)
 {
     sm_value got = sm_value_nil();
     smt_assert_status(sm_var_get(v, &got), SM_OK, "sm_var_get", file, line);
-    value_check(&got, want, file, line);
+    smt_value_check(&got, want, file, line);
     sm_value_clear(&got);
 }
 #define assert_var(v, want) var_check((v), (want), __FILE__, __LINE__)
@@ -262,7 +182,7 @@ test_var_get_hands_out_an_owned_copy(void **state)
 
     assert_sm_ok(sm_var_new(smt_client(), &init, &v));
     assert_sm_ok(sm_var_get(v, &got));
-    assert_value(&got, sm_value_str("owned"));
+    smt_assert_value(&got, sm_value_str("owned"));
     assert_true(got.u.buf.owned);
     assert_ptr_not_equal(got.u.buf.ptr, init.u.buf.ptr);
     sm_value_clear(&got);
@@ -280,11 +200,11 @@ test_var_add_int_to_int_gives_int(void **state)
 
     assert_sm_ok(sm_var_new(smt_client(), &init, &v));
     assert_sm_ok(sm_var_add(v, &two, &out));
-    assert_value(&out, sm_value_int(42));
+    smt_assert_value(&out, sm_value_int(42));
     assert_var(v, sm_value_int(42));
 
     assert_sm_ok(sm_var_add(v, &minus, &out));
-    assert_value(&out, sm_value_int(-8));
+    smt_assert_value(&out, sm_value_int(-8));
     assert_var(v, sm_value_int(-8));
 
     /* out may be NULL. */
@@ -304,17 +224,17 @@ test_var_add_mixing_int_and_double_gives_double(void **state)
     /* int var + double delta */
     assert_sm_ok(sm_var_new(smt_client(), &one, &v));
     assert_sm_ok(sm_var_add(v, &half, &out));
-    assert_value(&out, sm_value_double(1.5));
+    smt_assert_value(&out, sm_value_double(1.5));
     assert_var(v, sm_value_double(1.5));
 
     /* double var + int delta */
     assert_sm_ok(sm_var_add(v, &one, &out));
-    assert_value(&out, sm_value_double(2.5));
+    smt_assert_value(&out, sm_value_double(2.5));
     assert_var(v, sm_value_double(2.5));
 
     /* double var + double delta */
     assert_sm_ok(sm_var_add(v, &quarter, &out));
-    assert_value(&out, sm_value_double(2.75));
+    smt_assert_value(&out, sm_value_double(2.75));
     assert_var(v, sm_value_double(2.75));
     sm_var_close(v);
 
@@ -322,7 +242,7 @@ test_var_add_mixing_int_and_double_gives_double(void **state)
     sm_value max = sm_value_int(INT64_MAX), dbl_one = sm_value_double(1.0);
     assert_sm_ok(sm_var_new(smt_client(), &max, &v));
     assert_sm_ok(sm_var_add(v, &dbl_one, &out));
-    assert_value(&out, sm_value_double((double)INT64_MAX + 1.0));
+    smt_assert_value(&out, sm_value_double((double)INT64_MAX + 1.0));
     assert_var(v, sm_value_double((double)INT64_MAX + 1.0));
     sm_var_close(v);
 }
@@ -337,13 +257,13 @@ test_var_add_to_nil_counts_nil_as_zero(void **state)
 
     assert_sm_ok(sm_var_new(smt_client(), NULL, &v));
     assert_sm_ok(sm_var_add(v, &five, &out));
-    assert_value(&out, sm_value_int(5));
+    smt_assert_value(&out, sm_value_int(5));
     assert_var(v, sm_value_int(5));
     sm_var_close(v);
 
     assert_sm_ok(sm_var_open(smt_client(), smt_name("var"), NULL, &v));
     assert_sm_ok(sm_var_add(v, &quarter, &out));
-    assert_value(&out, sm_value_double(0.25));
+    smt_assert_value(&out, sm_value_double(0.25));
     assert_var(v, sm_value_double(0.25));
     sm_var_close(v);
 }
@@ -360,14 +280,14 @@ test_var_add_to_a_non_number_is_ebadvalue_and_changes_nothing(void **state)
 
     assert_sm_ok(sm_var_new(smt_client(), &text, &v));
     assert_sm_status(sm_var_add(v, &one, &out), SM_EBADVALUE);
-    assert_value(&out, SENTINEL);
+    smt_assert_value(&out, SENTINEL);
     assert_sm_status(sm_var_add(v, &half, &out), SM_EBADVALUE);
-    assert_value(&out, SENTINEL);
+    smt_assert_value(&out, SENTINEL);
     assert_var(v, sm_value_str("abc"));
 
     assert_sm_ok(sm_var_set(v, &bytes));
     assert_sm_status(sm_var_add(v, &one, &out), SM_EBADVALUE);
-    assert_value(&out, SENTINEL);
+    smt_assert_value(&out, SENTINEL);
     assert_var(v, sm_value_bytes(raw, sizeof(raw)));
     sm_var_close(v);
 }
@@ -388,7 +308,7 @@ test_var_add_of_a_non_number_delta_is_ebadvalue_and_changes_nothing(void **state
     assert_sm_ok(sm_var_new(smt_client(), &five, &v));
     for (size_t i = 0; i < sizeof(deltas) / sizeof(deltas[0]); i++) {
         assert_sm_status(sm_var_add(v, &deltas[i], &out), SM_EBADVALUE);
-        assert_value(&out, SENTINEL);
+        smt_assert_value(&out, SENTINEL);
         assert_var(v, sm_value_int(5));
     }
     sm_var_close(v);
@@ -405,22 +325,22 @@ test_var_add_overflow_is_eoverflow_and_changes_nothing(void **state)
 
     assert_sm_ok(sm_var_new(smt_client(), &max, &v));
     assert_sm_status(sm_var_add(v, &one, &out), SM_EOVERFLOW);
-    assert_value(&out, SENTINEL);
+    smt_assert_value(&out, SENTINEL);
     assert_var(v, sm_value_int(INT64_MAX));
     assert_sm_status(sm_var_add(v, &max, &out), SM_EOVERFLOW);
     assert_var(v, sm_value_int(INT64_MAX));
     /* adding 0 or a negative still works at the edge */
     assert_sm_ok(sm_var_add(v, &minus_one, &out));
-    assert_value(&out, sm_value_int(INT64_MAX - 1));
+    smt_assert_value(&out, sm_value_int(INT64_MAX - 1));
 
     assert_sm_ok(sm_var_set(v, &min));
     assert_sm_status(sm_var_add(v, &minus_one, &out), SM_EOVERFLOW);
-    assert_value(&out, sm_value_int(INT64_MAX - 1));
+    smt_assert_value(&out, sm_value_int(INT64_MAX - 1));
     assert_var(v, sm_value_int(INT64_MIN));
     assert_sm_status(sm_var_add(v, &min, NULL), SM_EOVERFLOW);
     assert_var(v, sm_value_int(INT64_MIN));
     assert_sm_ok(sm_var_add(v, &max, &out));
-    assert_value(&out, sm_value_int(-1));
+    smt_assert_value(&out, sm_value_int(-1));
     assert_var(v, sm_value_int(-1));
     sm_var_close(v);
 }
@@ -437,7 +357,7 @@ test_var_cas_swaps_when_the_var_equals_expected(void **state)
     assert_sm_ok(sm_var_new(smt_client(), &five, &v));
     assert_sm_ok(sm_var_cas(v, &five, &six, &swapped, &current));
     assert_true(swapped);
-    assert_value(&current, sm_value_int(6));
+    smt_assert_value(&current, sm_value_int(6));
     assert_var(v, sm_value_int(6));
     sm_value_clear(&current);
     sm_var_close(v);
@@ -455,7 +375,7 @@ test_var_cas_does_not_swap_when_the_var_differs(void **state)
     assert_sm_ok(sm_var_new(smt_client(), &six, &v));
     assert_sm_ok(sm_var_cas(v, &five, &seven, &swapped, &current));
     assert_false(swapped);
-    assert_value(&current, sm_value_int(6));
+    smt_assert_value(&current, sm_value_int(6));
     assert_var(v, sm_value_int(6));
     sm_value_clear(&current);
 
@@ -465,7 +385,7 @@ test_var_cas_does_not_swap_when_the_var_differs(void **state)
     swapped = true;
     assert_sm_ok(sm_var_cas(v, &six, &seven, &swapped, &current));
     assert_false(swapped);
-    assert_value(&current, sm_value_str("held"));
+    smt_assert_value(&current, sm_value_str("held"));
     assert_true(current.u.buf.owned);
     sm_value_clear(&current);
     assert_var(v, sm_value_str("held"));
@@ -487,7 +407,7 @@ test_var_cas_compares_int_and_double_by_number(void **state)
     assert_sm_ok(sm_var_new(smt_client(), &one, &v));
     assert_sm_ok(sm_var_cas(v, &one_d, &word, &swapped, &current));
     assert_true(swapped);
-    assert_value(&current, sm_value_str("one"));
+    smt_assert_value(&current, sm_value_str("one"));
     sm_value_clear(&current);
     assert_var(v, sm_value_str("one"));
 
@@ -496,7 +416,7 @@ test_var_cas_compares_int_and_double_by_number(void **state)
     swapped = false;
     assert_sm_ok(sm_var_cas(v, &two, &three, &swapped, &current));
     assert_true(swapped);
-    assert_value(&current, sm_value_int(3));
+    smt_assert_value(&current, sm_value_int(3));
     assert_var(v, sm_value_int(3));
 
     /* int 1 held, double 1.5 expected: no swap */
@@ -504,7 +424,7 @@ test_var_cas_compares_int_and_double_by_number(void **state)
     swapped = true;
     assert_sm_ok(sm_var_cas(v, &one_half, &three, &swapped, &current));
     assert_false(swapped);
-    assert_value(&current, sm_value_int(1));
+    smt_assert_value(&current, sm_value_int(1));
     assert_var(v, sm_value_int(1));
     sm_var_close(v);
 }
@@ -523,7 +443,7 @@ test_var_cas_compares_other_kinds_by_kind_and_content(void **state)
     assert_sm_ok(sm_var_new(smt_client(), &as_str, &v));
     assert_sm_ok(sm_var_cas(v, &as_bytes, &as_int, &swapped, &current));
     assert_false(swapped);
-    assert_value(&current, sm_value_str("a"));
+    smt_assert_value(&current, sm_value_str("a"));
     sm_value_clear(&current);
     assert_var(v, sm_value_str("a"));
 
@@ -532,7 +452,7 @@ test_var_cas_compares_other_kinds_by_kind_and_content(void **state)
     sm_value same = sm_value_str(copy);
     assert_sm_ok(sm_var_cas(v, &same, &as_bool, &swapped, &current));
     assert_true(swapped);
-    assert_value(&current, sm_value_bool(true));
+    smt_assert_value(&current, sm_value_bool(true));
     assert_var(v, sm_value_bool(true));
 
     /* nil held, nil expected */
@@ -540,7 +460,7 @@ test_var_cas_compares_other_kinds_by_kind_and_content(void **state)
     swapped = false;
     assert_sm_ok(sm_var_cas(v, &nil, &as_bytes, &swapped, &current));
     assert_true(swapped);
-    assert_value(&current, sm_value_bytes("a", 1));
+    smt_assert_value(&current, sm_value_bytes("a", 1));
     sm_value_clear(&current);
     assert_var(v, sm_value_bytes("a", 1));
     sm_var_close(v);

@@ -67,28 +67,12 @@ w_count_of(int kind)
     return n;
 }
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static double
 now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static void
-sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
 }
 
 /* ------------------------------------------------------------ the children */
@@ -323,16 +307,6 @@ static const smt_child children[] = {{"waiters", child_waiters}};
 
 /* ---------------------------------------------------------------- the test */
 
-/* dict_int reads d[key] as an int, 0 when absent. */
-static int64_t
-dict_int(sm_dict *d, const char *key)
-{
-    sm_value v = sm_value_nil();
-    assert_sm_ok(sm_dict_get_or(d, key, (const sm_value[]){sm_value_int(0)}, &v));
-    assert_int_equal(v.type, SM_INT);
-    return v.u.i;
-}
-
 static int
 cmp_i64(const void *a, const void *b)
 {
@@ -399,26 +373,26 @@ test_waiters_thousand_blocked_requests_are_all_served(void **state)
     snprintf(dtok, sizeof(dtok), "%s", sm_dict_token(dict));
     snprintf(lstok, sizeof(lstok), "%s", sm_list_token(list));
     snprintf(vtok, sizeof(vtok), "%s", sm_var_token(inside));
-    t0 = now_ms();
+    t0 = smt_now_ms();
     for (int p = 0; p < W_PROCS; p++) {
         snprintf(proc, sizeof(proc), "%d", p);
         pids[p] = smt_spawn("waiters", url, proc, ltok, qtok, etok, dtok, lstok, vtok, NULL);
     }
 
     /* Progress wait (see the top of the file), bounded. */
-    int64_t deadline = now_ms() + W_WAIT_MS / 2;
-    while ((ready = dict_int(dict, "ready")) < W_TOTAL && now_ms() < deadline)
-        sleep_ms(20);
+    int64_t deadline = smt_now_ms() + W_WAIT_MS / 2;
+    while ((ready = smt_dict_int(dict, "ready")) < W_TOTAL && smt_now_ms() < deadline)
+        smt_sleep_ms(20);
     print_message("%" PRId64 " of %d waiters ready after %" PRId64 " ms\n", ready, W_TOTAL,
-                  now_ms() - t0);
-    sleep_ms(500); /* let the last ones reach the server */
+                  smt_now_ms() - t0);
+    smt_sleep_ms(500); /* let the last ones reach the server */
 
     /* Nobody got past a call that cannot proceed yet (asserted once the
      * children are reaped, so that a failure does not leave them waiting). */
     int64_t early = 0;
     int gone = 0;
     for (int k = 0; k < W_KINDS; k++)
-        early += dict_int(dict, w_ok_key[k]);
+        early += smt_dict_int(dict, w_ok_key[k]);
     static bool reaped[W_PROCS];
     for (int p = 0; p < W_PROCS; p++) {
         reaped[p] = waitpid(pids[p], &status[p], WNOHANG) == pids[p];
@@ -455,7 +429,7 @@ test_waiters_thousand_blocked_requests_are_all_served(void **state)
     sm_client_close(fresh);
 
     /* Release them all. Each release is right for a waiter not parked yet. */
-    t0 = now_ms();
+    t0 = smt_now_ms();
     assert_sm_ok(sm_event_set(event));
     for (int64_t k = 0; k < nqueue; k++)
         assert_sm_ok(sm_queue_put(queue, (const sm_value[]){sm_value_int(W_ITEM_BASE + k)},
@@ -474,7 +448,7 @@ test_waiters_thousand_blocked_requests_are_all_served(void **state)
             status[p] = -1;
     }
     print_message("all %d waiters done %" PRId64 " ms after the release\n", W_TOTAL,
-                  now_ms() - t0);
+                  smt_now_ms() - t0);
     assert_int_equal(gone, 0);
     assert_int_equal(early, 0);
     for (int p = 0; p < W_PROCS; p++) {
@@ -483,9 +457,9 @@ test_waiters_thousand_blocked_requests_are_all_served(void **state)
     }
 
     assert_int_equal(ready, W_TOTAL);
-    assert_int_equal(dict_int(dict, "ready"), W_TOTAL);
+    assert_int_equal(smt_dict_int(dict, "ready"), W_TOTAL);
     for (int k = 0; k < W_KINDS; k++)
-        assert_int_equal(dict_int(dict, w_ok_key[k]), w_count_of(k));
+        assert_int_equal(smt_dict_int(dict, w_ok_key[k]), w_count_of(k));
 
     /* The queue getters got exactly the items put, each once. */
     sm_value *vals = NULL;
