@@ -219,10 +219,11 @@ SM_API int sm_client_open(sm_client **cp, const char *url, const sm_client_opts 
 /* sm_client_close ends the session (giving back what it holds) and closes
  * the connection. Proxies opened on c must be closed first. NULL is a
  * no-op.
- * Blocks: one round trip (at most 2 s, or the call timeout if shorter),
- *   then the socket's close, at most 5 s: nng 1.5.2's close can hang for
- *   good (nanomsg/nng#1543); after 5 s the socket is left to nng and the
- *   call returns. */
+ * Blocks: one round trip if connected (at most 2 s, or the call timeout if
+ *   shorter), then the socket's close, at most 2 s: nng 1.5.2's close can
+ *   hang for good (nanomsg/nng#1543, seen here when closing a client whose
+ *   server had gone); after 2 s the socket is left to nng and the call
+ *   returns. nng's other closes in this process may then hang as well. */
 SM_API void sm_client_close(sm_client *c);
 
 /* sm_client_session sets *id to the session's id (for logs and tools). */

@@ -128,6 +128,81 @@ client_map(sm_client *c, int rv)
     }
 }
 
+/* nng 1.5.2's nng_close can hang for good (a race between reaping a pipe
+ * and a task it had prepared, nanomsg/nng#1543; fixed upstream after
+ * 1.5.2). Seen here with a client closing while its dialer redials a server
+ * that went away. So the close runs on a thread of its own, and a caller is
+ * let go after CLIENT_CLOSE_WAIT_S: the socket, its memory and that thread
+ * are then left to nng, and never touched again. */
+#define CLIENT_CLOSE_WAIT_S 2
+
+typedef struct client_closer {
+    nng_socket sock;
+    pthread_mutex_t mtx;
+    pthread_cond_t cv;
+    bool done, abandoned;
+} client_closer;
+
+static void *
+client_closer_main(void *arg)
+{
+    client_closer *k = arg;
+    nng_close(k->sock);
+    pthread_mutex_lock(&k->mtx);
+    k->done = true;
+    bool abandoned = k->abandoned;
+    pthread_cond_signal(&k->cv);
+    pthread_mutex_unlock(&k->mtx);
+    if (abandoned) { /* the caller left: the closer frees itself */
+        pthread_cond_destroy(&k->cv);
+        pthread_mutex_destroy(&k->mtx);
+        free(k);
+    }
+    return NULL;
+}
+
+/* client_close_socket closes c's socket; false if the close did not finish
+ * within CLIENT_CLOSE_WAIT_S (the socket and c are then left to nng). */
+static bool
+client_close_socket(sm_client *c)
+{
+    client_closer *k = calloc(1, sizeof(*k));
+    pthread_t t;
+    pthread_condattr_t ca;
+    if (k == NULL) {
+        nng_close(c->sock);
+        return true;
+    }
+    k->sock = c->sock;
+    pthread_mutex_init(&k->mtx, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&k->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&t, NULL, client_closer_main, k) != 0) {
+        nng_close(c->sock);
+        k->done = true;
+    } else {
+        pthread_detach(t);
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += CLIENT_CLOSE_WAIT_S;
+        pthread_mutex_lock(&k->mtx);
+        while (!k->done && pthread_cond_timedwait(&k->cv, &k->mtx, &until) == 0)
+            ;
+        if (!k->done) {
+            k->abandoned = true;
+            pthread_mutex_unlock(&k->mtx);
+            return false;
+        }
+        pthread_mutex_unlock(&k->mtx);
+    }
+    pthread_cond_destroy(&k->cv);
+    pthread_mutex_destroy(&k->mtx);
+    free(k);
+    return true;
+}
+
 /* client_session_open opens this client's session (seq 0). */
 static int
 client_session_open(sm_client *c)
@@ -234,7 +309,9 @@ sm_client_open(sm_client **cp, const char *url, const sm_client_opts *opts)
     }
     nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
     nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, CLIENT_RECV_MAX);
-    nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20);
+    /* nng's default first redial (100 ms), backing off to 1 s. Redialling
+     * more eagerly widens nng 1.5.2's close race (see client_close_socket). */
+    nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 100);
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
     nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, client_pipe_cb, c);
     nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, client_pipe_cb, c);
@@ -274,13 +351,15 @@ sm_client_open(sm_client **cp, const char *url, const sm_client_opts *opts)
     return SM_OK;
 
 fail_sock:
-    nng_close(c->sock);
     while (c->idle != NULL) {
         smi_ctx *x = c->idle;
         c->idle = x->next;
+        nng_ctx_close(x->ctx);
         nng_aio_free(x->aio);
         free(x);
     }
+    if (!client_close_socket(c))
+        return rv; /* nng's close hung: c stays with it */
 fail_alloc:
     if (c->cv != NULL)
         nng_cv_free(c->cv);
@@ -289,81 +368,6 @@ fail_alloc:
     free(c->url);
     free(c);
     return rv;
-}
-
-/* nng 1.5.2's nng_close can hang for good (a race between reaping a pipe
- * and a task it had prepared, nanomsg/nng#1543; fixed upstream after
- * 1.5.2). Seen here with a client closing while its dialer redials a server
- * that went away. So the close runs on a thread of its own, and a caller is
- * let go after CLIENT_CLOSE_WAIT_S: the socket, its memory and that thread
- * are then left to nng, and never touched again. */
-#define CLIENT_CLOSE_WAIT_S 5
-
-typedef struct client_closer {
-    nng_socket sock;
-    pthread_mutex_t mtx;
-    pthread_cond_t cv;
-    bool done, abandoned;
-} client_closer;
-
-static void *
-client_closer_main(void *arg)
-{
-    client_closer *k = arg;
-    nng_close(k->sock);
-    pthread_mutex_lock(&k->mtx);
-    k->done = true;
-    bool abandoned = k->abandoned;
-    pthread_cond_signal(&k->cv);
-    pthread_mutex_unlock(&k->mtx);
-    if (abandoned) { /* the caller left: the closer frees itself */
-        pthread_cond_destroy(&k->cv);
-        pthread_mutex_destroy(&k->mtx);
-        free(k);
-    }
-    return NULL;
-}
-
-/* client_close_socket closes c's socket; false if the close did not finish
- * within CLIENT_CLOSE_WAIT_S. */
-static bool
-client_close_socket(sm_client *c)
-{
-    client_closer *k = calloc(1, sizeof(*k));
-    pthread_t t;
-    pthread_condattr_t ca;
-    if (k == NULL) {
-        nng_close(c->sock);
-        return true;
-    }
-    k->sock = c->sock;
-    pthread_mutex_init(&k->mtx, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&k->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    if (pthread_create(&t, NULL, client_closer_main, k) != 0) {
-        nng_close(c->sock);
-        k->done = true;
-    } else {
-        pthread_detach(t);
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += CLIENT_CLOSE_WAIT_S;
-        pthread_mutex_lock(&k->mtx);
-        while (!k->done && pthread_cond_timedwait(&k->cv, &k->mtx, &until) == 0)
-            ;
-        if (!k->done) {
-            k->abandoned = true;
-            pthread_mutex_unlock(&k->mtx);
-            return false;
-        }
-        pthread_mutex_unlock(&k->mtx);
-    }
-    pthread_cond_destroy(&k->cv);
-    pthread_mutex_destroy(&k->mtx);
-    free(k);
-    return true;
 }
 
 void
@@ -389,7 +393,12 @@ sm_client_close(sm_client *c)
     nng_cv_wake(c->cv);
     nng_mtx_unlock(c->mtx);
     nng_thread_destroy(c->heartbeat); /* joins it */
-    if (!__atomic_load_n(&c->lost, __ATOMIC_RELAXED)) {
+    nng_mtx_lock(c->mtx);
+    bool connected = c->npipes > 0;
+    nng_mtx_unlock(c->mtx);
+    /* With no connection the server cannot hear a close; its lease ends
+     * the session instead. */
+    if (connected && !__atomic_load_n(&c->lost, __ATOMIC_RELAXED)) {
         int64_t t = c->call_timeout_ms == SM_WAIT_FOREVER || c->call_timeout_ms > 2000
                         ? 2000
                         : c->call_timeout_ms;
