@@ -16,9 +16,11 @@
  * applied request is kept by seq until the client says (ack_below) that it
  * has every reply below; a request seen again is answered from memory, or,
  * if it is still parked, re-pointed at the connection that sent it again.
- * Memory is bounded at SESS_MAX_REPLIES per session: past that the oldest
- * answered replies are forgotten, and a repeat of one of those would be
- * applied again. Clients keep far fewer calls in flight than that.
+ * A late copy of a request below ack_below finds no reply and is refused,
+ * never applied. Memory is bounded at SESS_MAX_REPLIES per session: past
+ * that the oldest answered replies at or above ack_below are forgotten, and
+ * a repeat of one of those would be applied again. Clients keep far fewer
+ * calls in flight than that.
  * Exported: the srv_sess_* and srv_hold_* functions of srv.h. */
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +242,13 @@ srv_sess_begin(srv_call *call)
         return call_fail(call, SM_EPROTO, "request without a sequence number");
     map_ent *e = map_find(&s->cache, (const char *)&req->seq, sizeof(req->seq));
     if (e == NULL) {
+        /* Below ack_below every reply has reached the client: this is a
+         * late copy of a request already answered (or already given up on),
+         * whose reply was forgotten. Applying it would apply it twice. */
+        if (req->seq < s->ack_below)
+            return call_fail(call, SM_EPROTO, "late copy of request %" PRIu64
+                             " (acknowledged below %" PRIu64 "); not applied",
+                             req->seq, s->ack_below);
         call->remember = true;
         return SM_OK;
     }
