@@ -76,19 +76,24 @@ sleep_ms(int64_t ms)
 
 /* What an armed relay cuts on: the connection that carries the next reply
  * (the request was applied, its answer is lost), or the next request (it
- * never reaches the server). */
-enum { CUT_NONE = 0, CUT_REPLY = 1, CUT_REQUEST = 2 };
+ * never reaches the server), or - CUT_HOLD - the next request is held back:
+ * the client's side is closed, the server's side stays open, and the held
+ * bytes reach the server later, when the test says so (relay_release). */
+enum { CUT_NONE = 0, CUT_REPLY = 1, CUT_REQUEST = 2, CUT_HOLD = 3 };
+
+#define RELAY_HELD_MAX 4096
 
 typedef struct relay_conn {
-    int cfd;           /* the client's side, accepted here */
+    int cfd;           /* the client's side, accepted here; -1 once held */
     int sfd;           /* our connection to the server */
     uint64_t from_srv; /* bytes the server has sent on it so far */
     uint64_t from_cli; /* bytes the client has sent on it so far */
+    bool held;         /* its request is held back, not yet released */
 } relay_conn;
 
 typedef struct relay {
     int lfd;                /* listening on 127.0.0.1, port chosen by the kernel */
-    int stop[2];            /* a byte on stop[1] ends the thread */
+    int stop[2];            /* 'x' on stop[1] ends the thread, 'r' releases */
     struct sockaddr_in srv; /* the server's address */
     char url[64];           /* "tcp://127.0.0.1:PORT" for clients */
     pthread_t thread;
@@ -96,9 +101,14 @@ typedef struct relay {
     relay_conn conns[RELAY_MAX_CONNS]; /* the relay thread's alone */
     size_t nconns;
     int armed;       /* atomic: CUT_NONE, CUT_REPLY or CUT_REQUEST */
+    int rearm;       /* atomic: cuts still to make after the next one, same side */
     int cuts;        /* atomic: connections cut so far */
     int accepted;    /* atomic: connections accepted so far */
     uint64_t to_srv; /* atomic: bytes forwarded from clients to the server */
+    char held[RELAY_HELD_MAX]; /* the held request (relay thread's) */
+    size_t held_len;
+    int released;    /* atomic: the held request has been sent on */
+    int late_replies; /* atomic: replies the server sent to a released request */
 } relay;
 
 static void
@@ -137,15 +147,23 @@ write_all(int fd, const char *p, size_t n)
 
 /* relay_cut_here decides whether got bytes, of which *count came before on
  * this side, are to be cut instead of forwarded: they hold more than the
- * SP header and the relay is armed to cut on this side. It disarms. */
+ * SP header and the relay is armed to cut on this side. It disarms, unless
+ * more cuts were asked for. */
 static bool
 relay_cut_here(relay *r, uint64_t *count, ssize_t got, int side)
 {
+    int want = side;
     uint64_t header = *count < SP_HEADER_LEN ? SP_HEADER_LEN - *count : 0;
     *count += (uint64_t)got;
-    return (uint64_t)got > header &&
-           __atomic_compare_exchange_n(&r->armed, &side, CUT_NONE, false, __ATOMIC_SEQ_CST,
-                                       __ATOMIC_SEQ_CST);
+    if ((uint64_t)got <= header ||
+        !__atomic_compare_exchange_n(&r->armed, &want, CUT_NONE, false, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST))
+        return false;
+    if (__atomic_load_n(&r->rearm, __ATOMIC_SEQ_CST) > 0) {
+        __atomic_sub_fetch(&r->rearm, 1, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&r->armed, side, __ATOMIC_SEQ_CST);
+    }
+    return true;
 }
 
 /* relay_cut closes both sides of k and counts a cut. */
@@ -168,8 +186,24 @@ relay_up(relay *r, relay_conn *k, char *buf, size_t size)
         relay_drop(k);
         return;
     }
+    uint64_t before = k->from_cli;
     if (relay_cut_here(r, &k->from_cli, got, CUT_REQUEST)) {
         relay_cut(r, k);
+        return;
+    }
+    k->from_cli = before;
+    if (relay_cut_here(r, &k->from_cli, got, CUT_HOLD)) {
+        size_t header = before < SP_HEADER_LEN ? (size_t)(SP_HEADER_LEN - before) : 0;
+        if (!write_all(k->sfd, buf, header) || (size_t)got - header > RELAY_HELD_MAX) {
+            relay_drop(k);
+            return;
+        }
+        memcpy(r->held, buf + header, (size_t)got - header);
+        r->held_len = (size_t)got - header;
+        close(k->cfd); /* the client sees its connection drop; the server does not */
+        k->cfd = -1;
+        k->held = true;
+        __atomic_add_fetch(&r->cuts, 1, __ATOMIC_SEQ_CST);
         return;
     }
     if (!write_all(k->sfd, buf, (size_t)got)) {
@@ -189,6 +223,10 @@ relay_down(relay *r, relay_conn *k, char *buf, size_t size)
         return;
     if (got <= 0) {
         relay_drop(k);
+        return;
+    }
+    if (k->cfd < 0) { /* a released request's answer: nobody to give it to */
+        __atomic_add_fetch(&r->late_replies, 1, __ATOMIC_SEQ_CST);
         return;
     }
     if (relay_cut_here(r, &k->from_srv, got, CUT_REPLY)) {
@@ -220,6 +258,23 @@ relay_accept(relay *r)
     __atomic_add_fetch(&r->accepted, 1, __ATOMIC_SEQ_CST);
 }
 
+/* relay_release_held sends the held request on to the server, on the
+ * connection it came in on. */
+static void
+relay_release_held(relay *r)
+{
+    for (size_t i = 0; i < r->nconns; i++) {
+        relay_conn *k = &r->conns[i];
+        if (!k->held)
+            continue;
+        k->held = false;
+        if (!write_all(k->sfd, r->held, r->held_len))
+            relay_drop(k);
+        break;
+    }
+    __atomic_store_n(&r->released, 1, __ATOMIC_SEQ_CST);
+}
+
 static void *
 relay_thread(void *arg)
 {
@@ -240,18 +295,22 @@ relay_thread(void *arg)
                 continue;
             break;
         }
-        if (pfd[0].revents != 0)
-            break;
+        if (pfd[0].revents != 0) {
+            char c = 'x';
+            if (read(r->stop[0], &c, 1) != 1 || c != 'r')
+                break;
+            relay_release_held(r);
+        }
         for (size_t i = 0; i < r->nconns; i++) {
             relay_conn *k = &r->conns[i];
-            if (pfd[2 + 2 * i].revents != 0)
+            if (k->cfd >= 0 && pfd[2 + 2 * i].revents != 0)
                 relay_up(r, k, buf, sizeof(buf));
             if (k->sfd >= 0 && pfd[3 + 2 * i].revents != 0)
                 relay_down(r, k, buf, sizeof(buf));
         }
         size_t kept = 0;
         for (size_t i = 0; i < r->nconns; i++)
-            if (r->conns[i].cfd >= 0)
+            if (r->conns[i].cfd >= 0 || r->conns[i].sfd >= 0)
                 r->conns[kept++] = r->conns[i];
         r->nconns = kept;
         if (pfd[1].revents & POLLIN)
@@ -324,6 +383,15 @@ relay_arm(relay *r)
     __atomic_store_n(&r->armed, CUT_REPLY, __ATOMIC_SEQ_CST);
 }
 
+/* relay_arm_times: cut the connections that carry the next n replies, one
+ * after another (each reconnect's first reply is cut again). */
+static void
+relay_arm_times(relay *r, int n)
+{
+    __atomic_store_n(&r->rearm, n - 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&r->armed, CUT_REPLY, __ATOMIC_SEQ_CST);
+}
+
 /* relay_arm_request: cut the connection that carries the next request. */
 static void
 relay_arm_request(relay *r)
@@ -331,10 +399,32 @@ relay_arm_request(relay *r)
     __atomic_store_n(&r->armed, CUT_REQUEST, __ATOMIC_SEQ_CST);
 }
 
+/* relay_arm_hold: hold back the next request (see CUT_HOLD). */
+static void
+relay_arm_hold(relay *r)
+{
+    __atomic_store_n(&r->armed, CUT_HOLD, __ATOMIC_SEQ_CST);
+}
+
+/* relay_release sends a held request on and waits (at most 2 s) until the
+ * relay did. */
+static bool
+relay_release(relay *r)
+{
+    ssize_t w;
+    do {
+        w = write(r->stop[1], "r", 1);
+    } while (w < 0 && errno == EINTR);
+    for (int i = 0; i < 2000 && !__atomic_load_n(&r->released, __ATOMIC_SEQ_CST); i++)
+        sleep_ms(1);
+    return __atomic_load_n(&r->released, __ATOMIC_SEQ_CST) != 0;
+}
+
 /* relay_disarm disarms; true if it was still armed (no cut happened). */
 static bool
 relay_disarm(relay *r)
 {
+    __atomic_store_n(&r->rearm, 0, __ATOMIC_SEQ_CST);
     return __atomic_exchange_n(&r->armed, CUT_NONE, __ATOMIC_SEQ_CST) != CUT_NONE;
 }
 
@@ -606,6 +696,35 @@ test_exactly_once_every_reply_cut_ten_times_in_a_row_applies_each_once(void **st
     assert_sm_ok(sm_dict_close(dv));
 }
 
+/* One call whose reply is cut on five connections in a row (each reconnect
+ * is cut again as soon as the repeat is answered) still applies once and
+ * returns SM_OK, and the client goes on working. */
+static void
+test_exactly_once_reply_cut_on_five_connections_in_a_row_applies_once(void **state)
+{
+    eo_fixture *fx = *state;
+    sm_dict *dv = NULL, *dd = NULL;
+    sm_value one = sm_value_int(1), out = sm_value_nil();
+    char name[256];
+
+    snprintf(name, sizeof(name), "%s", smt_name("eo.dict5"));
+    assert_sm_ok(sm_dict_open(fx->via, name, &dv));
+    assert_sm_ok(sm_dict_open(fx->direct, name, &dd));
+
+    relay_arm_times(&fx->rl, 5);
+    assert_sm_ok(sm_dict_incr(dv, "k", &one, &out));
+    assert_int_value(&out, 1);
+    assert_int_equal(relay_cuts(&fx->rl), 5);
+    assert_false(relay_disarm(&fx->rl));
+    assert_sm_ok(sm_dict_get(dd, "k", &out));
+    assert_int_value(&out, 1);
+
+    assert_sm_ok(sm_dict_incr(dv, "k", &one, &out));
+    assert_int_value(&out, 2);
+    assert_sm_ok(sm_dict_close(dd));
+    assert_sm_ok(sm_dict_close(dv));
+}
+
 /* A request lost on the way (the connection drops before the server reads
  * it) is sent again and applied once. */
 static void
@@ -628,6 +747,52 @@ test_exactly_once_dict_incr_whose_request_is_cut_applies_once(void **state)
     assert_int_value(&out, 1);
     assert_sm_ok(sm_dict_close(dd));
     assert_sm_ok(sm_dict_close(dv));
+}
+
+/* A request held up on a connection the client saw drop reaches the server
+ * late, after the client sent it again, had its answer and moved on (its
+ * later calls tell the server it has every reply up to them). That late
+ * copy is a repeat too: it must not be applied a second time. */
+static void
+test_exactly_once_late_copy_of_an_answered_request_is_not_applied_again(void **state)
+{
+    eo_fixture *fx = *state;
+    sm_list *lv = NULL, *ld = NULL;
+    sm_value x = sm_value_str("x"), *vals = NULL;
+    size_t n = 0;
+    char name[256], text[8];
+
+    snprintf(name, sizeof(name), "%s", smt_name("eo.late"));
+    assert_sm_ok(sm_list_open(fx->via, name, &lv));
+    assert_sm_ok(sm_list_open(fx->direct, name, &ld));
+
+    relay_arm_hold(&fx->rl);
+    assert_sm_ok(sm_list_append(lv, &x)); /* its first copy is held back */
+    assert_int_equal(relay_cuts(&fx->rl), 1);
+    for (int i = 1; i <= 3; i++) {
+        snprintf(text, sizeof(text), "y%d", i);
+        sm_value y = sm_value_str(text);
+        assert_sm_ok(sm_list_append(lv, &y));
+    }
+    assert_true(relay_release(&fx->rl));
+    sleep_ms(300); /* the server reads the late copy and answers it, or not */
+    print_message("the server answered the late copy %d time(s)\n",
+                  __atomic_load_n(&fx->rl.late_replies, __ATOMIC_SEQ_CST));
+
+    assert_sm_ok(sm_list_slice(ld, 0, SM_END, &vals, &n));
+    if (n != 4) {
+        sm_values_free(vals, n);
+        fail_msg("the list holds %zu items, wanted 4 (x y1 y2 y3): the late copy of the "
+                 "append of x was %s",
+                 n, n > 4 ? "applied again" : "lost");
+    }
+    assert_str_value(&vals[0], "x");
+    assert_str_value(&vals[1], "y1");
+    assert_str_value(&vals[2], "y2");
+    assert_str_value(&vals[3], "y3");
+    sm_values_free(vals, n);
+    assert_sm_ok(sm_list_close(ld));
+    assert_sm_ok(sm_list_close(lv));
 }
 
 /* sm_client_open's own round trip (opening the session) survives a cut
@@ -1438,7 +1603,9 @@ const struct CMUnitTest tests[] = {
     EO_TEST(test_exactly_once_relay_passes_the_sp_header_while_armed),
     EO_TEST(test_exactly_once_dict_incr_whose_reply_is_cut_applies_once),
     EO_TEST(test_exactly_once_every_reply_cut_ten_times_in_a_row_applies_each_once),
+    EO_TEST(test_exactly_once_reply_cut_on_five_connections_in_a_row_applies_once),
     EO_TEST(test_exactly_once_dict_incr_whose_request_is_cut_applies_once),
+    EO_TEST(test_exactly_once_late_copy_of_an_answered_request_is_not_applied_again),
     EO_TEST(test_exactly_once_client_open_whose_reply_is_cut_still_opens),
     EO_TEST(test_exactly_once_list_append_whose_reply_is_cut_applies_once),
     EO_TEST(test_exactly_once_queue_put_whose_reply_is_cut_applies_once),
