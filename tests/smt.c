@@ -185,9 +185,11 @@ smt_server_stop(smt_server *s)
     int st = -1;
     if (s->pid > 0) {
         kill(s->pid, SIGTERM);
-        st = smt_reap(s->pid, 5000);
+        /* Longer than syncmgrd's own 5 s close watchdog, so a server that is
+         * about to exit cleanly is never killed first. */
+        st = smt_reap(s->pid, 10000);
         if (st == -2) {
-            fprintf(stderr, "smt: syncmgrd %ld ignored SIGTERM for 5 s; killing it\n",
+            fprintf(stderr, "smt: syncmgrd %ld ignored SIGTERM for 10 s; killing it\n",
                     (long)s->pid);
             kill(s->pid, SIGKILL);
             waitpid(s->pid, NULL, 0);

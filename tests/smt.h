@@ -32,8 +32,9 @@ typedef struct smt_server {
  * waits until it listens. Returns 0 or -1 (and prints why). */
 int smt_server_spawn(smt_server *s, const char *transport, const char *const *extra);
 
-/* smt_server_stop sends SIGTERM and reaps it (SIGKILL after 5 s). Returns its
- * exit status as waitpid reports it, or -1. */
+/* smt_server_stop sends SIGTERM and reaps it (SIGKILL after 10 s, past the
+ * server's own 5 s close watchdog). Returns its exit status as waitpid
+ * reports it, or -1. */
 int smt_server_stop(smt_server *s);
 
 /* smt_server_kill sends SIGKILL and reaps it. */

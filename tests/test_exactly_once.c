@@ -7,16 +7,19 @@
  * A TCP relay inside the test sits between a client and a private syncmgrd.
  * Armed, it cuts the connection that carries the next reply: the request
  * reached the server and was applied, the reply never reaches the client
- * (or, armed for requests, the next request never reaches the server).
- * A second client, connected straight to the server, is the referee that
- * reads the state afterwards. Calls that change state (incr, append, put,
- * pop, lock and semaphore acquire and release), calls parked in the server
- * (queue get, lock acquire) and sm_client_open's own round trip are cut.
+ * (or, armed for requests, the next request never reaches the server; or
+ * the next request is held back and delivered late, after its retry was
+ * answered). A second client, connected straight to the server, is the
+ * referee that reads the state afterwards. Calls that change state (incr,
+ * append, put, pop, lock and semaphore acquire and release), calls parked
+ * in the server (queue get, lock acquire), sm_client_open's own round trip
+ * and four threads sharing one client through repeated cuts are covered.
  *
  * The last two tests kill counter clients (SIGKILL) at random moments, with
- * a fixed, printed seed, and check that no increment a caller saw succeed is
- * lost and that at most the one call in flight per killed client is added
- * on top; the second also cuts replies through the relay at random moments.
+ * a fixed, printed seed (SMT_EO_SEED picks another), and check that no
+ * increment a caller saw succeed is lost and that at most the one call in
+ * flight per killed client is added on top; the second also cuts replies
+ * through the relay at random moments.
  *
  * The relay speaks TCP, so this program runs its group once, over tcp://
  * (each test starts its own server); "ipc" or "tcp" as argv[1] still picks
@@ -1317,8 +1320,12 @@ test_exactly_once_threads_sharing_a_client_through_repeated_cuts_apply_each_call
                   STRESS_THREADS, STRESS_CALLS, cuts, now_ms() - t0);
     for (int i = 0; i < STRESS_THREADS; i++)
         if (t[i].ok != STRESS_CALLS)
-            fail_msg("thread %d: call %d of %d returned %s", i, t[i].ok + 1, STRESS_CALLS,
-                     sm_errname(t[i].bad_rv));
+            fail_msg("thread %d: call %d of %d returned %s; the relay accepted %d connections "
+                     "and cut %d%s",
+                     i, t[i].ok + 1, STRESS_CALLS, sm_errname(t[i].bad_rv),
+                     relay_accepted(&fx->rl), cuts,
+                     relay_accepted(&fx->rl) == cuts ? " (no reconnect after the last cut)"
+                                                     : "");
     assert_true(cuts >= 3);
 
     assert_sm_ok(sm_dict_get(dd, "n", &out));
