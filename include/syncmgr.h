@@ -74,7 +74,11 @@ extern "C" {
     X(EEMPTY, 21, "the queue is empty")                                                      \
     X(EFULL, 22, "the queue is full")                                                        \
     X(ESESSION, 23, "the session is lost (lease expired or server restarted); open a new client")\
-    X(EOWNERDEAD, 24, "acquired; the previous holder's session ended without releasing it")
+    X(EOWNERDEAD, 24, "acquired; the previous holder's session ended without releasing it")  \
+    X(ETASK, 25, "the task reported an error")                                               \
+    X(EKILLED, 26, "the task killed its worker too many times; not retried")                 \
+    X(ECANCELLED, 27, "the task was cancelled before it started")                           \
+    X(EEND, 28, "no more results")
 
 typedef enum sm_status {
 #define SM_X_(name, num, text) SM_##name = num,
@@ -118,6 +122,11 @@ typedef struct sm_cond sm_cond;
 typedef struct sm_event sm_event;
 typedef struct sm_barrier sm_barrier;
 typedef struct sm_queue sm_queue; /* Queue and JoinableQueue */
+typedef struct sm_pool sm_pool;   /* the submitting side of a pool of workers */
+typedef struct sm_future sm_future; /* one task started by sm_pool_apply_async */
+typedef struct sm_imap sm_imap;   /* an iterator over a map's results */
+typedef struct sm_worker sm_worker; /* the serving side: runs named tasks */
+typedef struct sm_task sm_task;   /* one running task, handed to its function */
 
 /* ------------------------------------------------------------------ values */
 
@@ -650,6 +659,222 @@ SM_API int sm_queue_task_done(sm_queue *q);
 /* sm_queue_join waits until every item put has been marked done.
  * Returns: SM_OK, SM_ETIMEDOUT, SM_EINVAL (not joinable). */
 SM_API int sm_queue_join(sm_queue *q, int64_t timeout_ms);
+
+/* -------------------------------------------------------------------- pool
+ *
+ * Python's Pool, across machines. C functions cannot travel, so tasks are
+ * registered by NAME in worker processes (sm_worker, or the ready-made
+ * runner syncmgr-worker loading them from a shared library), and inputs
+ * and outputs travel as bytes. A pool is a named object on a manager;
+ * several pools may share one manager, and any client may submit to it.
+ *
+ * Delivery: a task is leased to one worker until that worker reports it.
+ * If the worker's session ends first (kill -9, host gone, lease lapsed),
+ * the task goes back to the front of the queue and another worker runs it.
+ * A task that was running alone on a worker that died is charged with the
+ * death; one charged max_kills times (default 3) fails with SM_EKILLED
+ * instead of being retried forever. Tasks leased together with others when
+ * their worker died are not charged but are leased one at a time from then
+ * on, and a chunk of several inputs is split into single inputs, so one
+ * crashing input fails only itself. A task may thus RUN more than once
+ * (a worker that dies after finishing it but before reporting), but its
+ * result is delivered exactly once.
+ *
+ * The submitter's session owns its tasks' results: when it ends, its
+ * queued tasks are cancelled and its results dropped. */
+
+/* A borrowed byte string: an input argument. */
+typedef struct sm_bytes {
+    const void *data;
+    size_t len;
+} sm_bytes;
+
+/* One input's argument list (Python's starmap): argc arguments. */
+typedef struct sm_args {
+    const sm_bytes *argv;
+    int argc; /* 0 .. 255 */
+} sm_args;
+
+/* One input's outcome, owned by the caller (release with
+ * sm_result_clear). status SM_OK: data/len is the task's output. Any other
+ * status: data is a NUL-terminated message (len excludes the NUL):
+ *   SM_ETASK       the task function failed; its message, e.g.
+ *                  "square: not a number"
+ *   SM_EKILLED     it killed its worker max_kills times
+ *   SM_ETIMEDOUT   it ran past its timeout_ms on a worker
+ *   SM_ECANCELLED  it was cancelled before it started
+ * data is never NULL on a filled result (an empty output is ""). */
+typedef struct sm_result {
+    int status;
+    void *data;
+    size_t len;
+} sm_result;
+SM_API void sm_result_clear(sm_result *r);
+SM_API void sm_results_clear(sm_result *r, size_t n);
+
+/* Map progress, as the map's callback sees it. */
+typedef struct sm_progress {
+    size_t done;   /* inputs with an outcome, failed ones included */
+    size_t failed; /* inputs whose outcome is not SM_OK */
+    size_t total;
+} sm_progress;
+
+typedef struct sm_map_opts {
+    size_t size;        /* sizeof(sm_map_opts) */
+    size_t chunksize;   /* inputs per task; 0: as Python, ceil(n / (4 x workers)), at most 256 */
+    int64_t timeout_ms; /* longest a task may run on a worker; 0: no limit */
+    int max_kills;      /* worker deaths before a task fails; 0: 3 */
+    /* Called on the calling thread as outcomes arrive (map, starmap,
+     * imap's next); NULL for none. */
+    void (*progress)(void *arg, const sm_progress *p);
+    void *progress_arg;
+} sm_map_opts;
+#define SM_MAP_OPTS_INIT {sizeof(sm_map_opts), 0, 0, 0, NULL, NULL}
+
+/* The states of a task. */
+typedef enum sm_task_state {
+    SM_TASK_UNKNOWN = 0,   /* no such task, or its result was collected */
+    SM_TASK_QUEUED = 1,
+    SM_TASK_RUNNING = 2,
+    SM_TASK_DONE = 3,      /* finished; every input SM_OK */
+    SM_TASK_FAILED = 4,    /* finished; some input failed (ETASK, EKILLED, ETIMEDOUT) */
+    SM_TASK_CANCELLED = 5,
+} sm_task_state;
+/* sm_task_state_name: "queued", ...; static, never NULL. */
+SM_API const char *sm_task_state_name(int state);
+
+typedef struct sm_pool_info {
+    uint64_t queued, running;
+    uint64_t done, failed, cancelled; /* tasks finished so, since the pool was made */
+    uint64_t workers;                 /* worker sessions alive in the pool */
+    uint64_t results;                 /* finished, not yet collected by their submitter */
+    uint64_t requeued;                /* given back by a worker that died */
+} sm_pool_info;
+
+/* sm_pool_open gets or creates the pool named name (1..255 bytes). */
+SM_API int sm_pool_open(sm_client *c, const char *name, sm_pool **pp);
+/* sm_pool_close cancels what this handle's unfinished maps and futures
+ * still have queued, and frees the handle (futures and iterators from it
+ * must be freed first). Returns: SM_OK. */
+SM_API int sm_pool_close(sm_pool *p);
+
+/* sm_pool_map runs task on each of the n inputs (one argument each) and
+ * waits for every outcome; results[i] (n of them, caller-allocated, owned
+ * after the call) is input i's outcome, whatever the status.
+ * Blocks: until every input has an outcome; tasks wait for workers for as
+ *   long as it takes (use imap with a timeout to bound the wait).
+ * Returns: SM_OK (every input SM_OK); the status of the first failed
+ *   input, with sm_errdetail() "input 7 of 10: <message>"; SM_EINVAL;
+ *   SM_ENOTFOUND (workers are in the pool and none has the task; with no
+ *   worker at all the tasks wait for one); or a transport status, after
+ *   which the results are not filled (every result is cleared). */
+SM_API int sm_pool_map(sm_pool *p, const char *task, const sm_bytes *inputs, size_t n,
+                       sm_result *results, const sm_map_opts *opts);
+/* sm_pool_starmap is sm_pool_map with an argument list per input. */
+SM_API int sm_pool_starmap(sm_pool *p, const char *task, const sm_args *inputs, size_t n,
+                           sm_result *results, const sm_map_opts *opts);
+
+/* sm_pool_imap submits every input at once and returns an iterator giving
+ * outcomes in input order; sm_pool_imap_unordered gives them as they
+ * finish. The inputs are copied. */
+SM_API int sm_pool_imap(sm_pool *p, const char *task, const sm_bytes *inputs, size_t n,
+                        const sm_map_opts *opts, sm_imap **itp);
+SM_API int sm_pool_imap_unordered(sm_pool *p, const char *task, const sm_bytes *inputs,
+                                  size_t n, const sm_map_opts *opts, sm_imap **itp);
+/* sm_imap_next waits up to timeout_ms for the next outcome: *index (may be
+ * NULL) is its input's index, *r (owned) its outcome.
+ * Returns: SM_OK (look at r->status for the task's outcome), SM_EEND
+ *   (every outcome was given), SM_ETIMEDOUT (none in time; call again),
+ *   or a transport status. */
+SM_API int sm_imap_next(sm_imap *it, int64_t timeout_ms, size_t *index, sm_result *r);
+/* sm_imap_free cancels the iterator's queued tasks and drops outcomes not
+ * yet taken. */
+SM_API void sm_imap_free(sm_imap *it);
+
+/* sm_pool_apply runs task once with argc arguments and waits for it; *r
+ * (owned) is the outcome. Returns: r->status, or a transport status (then
+ * *r is untouched). */
+SM_API int sm_pool_apply(sm_pool *p, const char *task, const sm_bytes *argv, int argc,
+                         const sm_map_opts *opts, sm_result *r);
+/* sm_pool_apply_async submits it and returns at once with a future. */
+SM_API int sm_pool_apply_async(sm_pool *p, const char *task, const sm_bytes *argv, int argc,
+                               const sm_map_opts *opts, sm_future **fp);
+/* sm_future_wait waits up to timeout_ms for the outcome.
+ * Returns: SM_OK (it has an outcome), SM_ETIMEDOUT, transport statuses. */
+SM_API int sm_future_wait(sm_future *f, int64_t timeout_ms);
+/* sm_future_ready: *ready says whether the outcome is in (one round trip
+ * unless it already is). */
+SM_API int sm_future_ready(sm_future *f, bool *ready);
+/* sm_future_get waits as sm_future_wait, then copies the outcome into *r
+ * (owned). Returns: r->status (SM_ETASK: the worker's message is in
+ * r->data and sm_errdetail()), SM_ETIMEDOUT (no outcome yet; *r untouched). */
+SM_API int sm_future_get(sm_future *f, int64_t timeout_ms, sm_result *r);
+/* sm_future_cancel cancels the task if it has not started: *cancelled
+ * (may be NULL) says whether it was; its outcome is then SM_ECANCELLED. */
+SM_API int sm_future_cancel(sm_future *f, bool *cancelled);
+/* sm_future_state reads the task's state (a round trip unless the outcome
+ * is in). */
+SM_API int sm_future_state(sm_future *f, sm_task_state *state);
+/* sm_future_id is the task's id, for sm_pool_task_state from any client. */
+SM_API uint64_t sm_future_id(const sm_future *f);
+/* sm_future_free drops the future; a queued task is cancelled. */
+SM_API void sm_future_free(sm_future *f);
+
+/* sm_pool_task_state reads any task's state by id (SM_TASK_UNKNOWN once
+ * its result has been collected). */
+SM_API int sm_pool_task_state(sm_pool *p, uint64_t id, sm_task_state *state);
+/* sm_pool_status reads the pool's counters (any client). */
+SM_API int sm_pool_status(sm_pool *p, sm_pool_info *info);
+
+/* ---- the worker side */
+
+/* A task function: argv[0..argc) are the input's arguments, borrowed for
+ * the call. It returns SM_OK with its output set by sm_task_return (none:
+ * an empty output), or a failure, normally `return sm_task_error(t, ...)`.
+ * It runs on the thread that called sm_worker_run; sm_task_client gives it
+ * the worker's client for shared objects (dicts, counters, ...). */
+typedef int (*sm_task_fn)(sm_task *t, int argc, const sm_bytes *argv, void *arg);
+
+/* sm_task_return sets the output (copied). Returns: SM_OK, SM_ENOMEM. */
+SM_API int sm_task_return(sm_task *t, const void *data, size_t len);
+/* sm_task_error sets the failure message (printf format, at most 4 KiB)
+ * and returns SM_ETASK, for `return sm_task_error(t, "...", ...)`. */
+SM_API int sm_task_error(sm_task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+SM_API sm_client *sm_task_client(const sm_task *t);
+SM_API uint64_t sm_task_id(const sm_task *t);
+
+typedef struct sm_worker_opts {
+    size_t size;       /* sizeof(sm_worker_opts) */
+    int prefetch;      /* tasks leased per round trip (results go back on the next); default 1 */
+    int64_t max_tasks; /* return after this many tasks; 0: until sm_worker_stop */
+    /* true: a task that runs 1 s past its timeout_ms ends the process
+     * (_exit(3)), so that its supervisor (syncmgr-worker) starts a fresh
+     * one; the server has already failed the task with SM_ETIMEDOUT. */
+    bool exit_on_overrun;
+} sm_worker_opts;
+#define SM_WORKER_OPTS_INIT {sizeof(sm_worker_opts), 1, 0, false}
+
+/* sm_worker_new makes a worker for pool `pool` on c (c must outlive it). */
+SM_API int sm_worker_new(sm_client *c, const char *pool, sm_worker **wp);
+/* sm_worker_register adds task name (1..255 bytes) -> fn; before run.
+ * Returns: SM_OK, SM_EINVAL (bad or duplicate name, run already called). */
+SM_API int sm_worker_register(sm_worker *w, const char *name, sm_task_fn fn, void *arg);
+/* sm_worker_run joins the pool and runs tasks until sm_worker_stop or
+ * max_tasks; then it reports what it finished and returns.
+ * Returns: SM_OK, or the transport status that ended it (the tasks it held
+ * go back to the queue when its session ends). */
+SM_API int sm_worker_run(sm_worker *w, const sm_worker_opts *opts);
+/* sm_worker_stop, from any thread: run returns after the task in hand.
+ * Not async-signal-safe (call it from a thread that waits for signals). */
+SM_API int sm_worker_stop(sm_worker *w);
+/* sm_worker_free leaves the pool (leases not reported go back to the
+ * queue, uncharged) and frees w. */
+SM_API void sm_worker_free(sm_worker *w);
+
+/* A shared library for syncmgr-worker exports
+ *     int sm_tasks_init(sm_worker *w);
+ * which registers its tasks and returns SM_OK. */
+#define SM_TASKS_INIT_SYMBOL "sm_tasks_init"
 
 #ifdef __cplusplus
 }
