@@ -753,9 +753,8 @@ typedef struct sm_pool_info {
 
 /* sm_pool_open gets or creates the pool named name (1..255 bytes). */
 SM_API int sm_pool_open(sm_client *c, const char *name, sm_pool **pp);
-/* sm_pool_close cancels what this handle's unfinished maps and futures
- * still have queued, and frees the handle (futures and iterators from it
- * must be freed first). Returns: SM_OK. */
+/* sm_pool_close frees the handle. Free its futures and iterators first
+ * (each cancels its own tasks that are still queued). Returns: SM_OK. */
 SM_API int sm_pool_close(sm_pool *p);
 
 /* sm_pool_map runs task on each of the n inputs (one argument each) and

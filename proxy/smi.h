@@ -69,6 +69,16 @@ int smi_call_deadline(sm_client *c, Smwire__Request *req, int64_t wait_ms, int64
                       Smwire__Reply **repp);
 /* NOTE: these return SM_EOWNERDEAD, a success, with *repp set as for SM_OK. */
 
+/* ---- pool.c: an input's argument list on the wire: a varint count, then
+ * a varint length and the bytes of each argument. */
+#define SMI_MAX_ARGS 255
+size_t smi_args_size(const sm_bytes *argv, int argc);
+/* smi_args_pack writes smi_args_size() bytes to out; returns the end. */
+uint8_t *smi_args_pack(const sm_bytes *argv, int argc, uint8_t *out);
+/* smi_args_unpack points argv[0..*argc) into buf; SM_EPROTO if malformed
+ * or more than max arguments. */
+int smi_args_unpack(const uint8_t *buf, size_t len, sm_bytes *argv, int max, int *argc);
+
 /* ---- object.c: what every proxy has */
 
 typedef struct smi_obj {

@@ -36,6 +36,7 @@ core_build_table(void)
         &srv_type_dict,  &srv_type_list, &srv_type_var,   &srv_type_array,
         &srv_type_ns,    &srv_type_lock, &srv_type_rlock, &srv_type_sem,
         &srv_type_cond,  &srv_type_event, &srv_type_barrier, &srv_type_queue,
+        &srv_type_pool,
     };
     for (size_t t = 0; t < SM_NELEM(types); t++) {
         for (size_t i = 0; i < types[t]->nops; i++) {
@@ -129,6 +130,44 @@ call_keep(srv_call *call, srv_val *v)
     t->next = call->trash;
     call->trash = t;
     return &t->v;
+}
+
+void
+call_scratch(srv_call *call, srv_state *st)
+{
+    memset(call, 0, sizeof(*call));
+    call->st = st;
+    call->defer_tail = &call->defer;
+    arena_init(&call->arena);
+}
+
+void
+call_scratch_free(srv_call *call)
+{
+    arena_fini(&call->arena);
+}
+
+int
+call_defer(srv_call *call, void (*fn)(srv_state *st, void *arg), void *arg)
+{
+    srv_defer *d = call_alloc(call, sizeof(*d));
+    if (d == NULL)
+        return SM_ENOMEM;
+    d->fn = fn;
+    d->arg = arg;
+    *call->defer_tail = d;
+    call->defer_tail = &d->next;
+    return SM_OK;
+}
+
+/* call_finish clears what the call kept and runs its deferred work. */
+static void
+call_finish(srv_call *call)
+{
+    for (srv_trash *t = call->trash; t != NULL; t = t->next)
+        val_clear(call->st, &t->v);
+    for (srv_defer *d = call->defer; d != NULL; d = d->next)
+        d->fn(call->st, d->arg);
 }
 
 int
@@ -285,6 +324,8 @@ srv_handle_into(srv_state *st, const uint8_t *data, size_t len, srv_alloc_fn all
     call.cached_len = 0;
     call.remember = false;
     call.trash = NULL;
+    call.defer = NULL;
+    call.defer_tail = &call.defer;
     call.detail[0] = '\0';
     smwire__reply__init(&call.rep);
     arena_init(&call.arena);
@@ -300,8 +341,7 @@ srv_handle_into(srv_state *st, const uint8_t *data, size_t len, srv_alloc_fn all
     }
     if (rv == SRV_PARKED) {
         /* The reply goes out later, from srv_answer. */
-        for (srv_trash *t = call.trash; t != NULL; t = t->next)
-            val_clear(st, &t->v);
+        call_finish(&call);
         pthread_mutex_unlock(&st->lock);
         smwire__request__free_unpacked(req, NULL);
         arena_fini(&call.arena);
@@ -314,6 +354,7 @@ srv_handle_into(srv_state *st, const uint8_t *data, size_t len, srv_alloc_fn all
         uint8_t *out = alloc_fn(alloc_arg, call.cached_len);
         if (out != NULL)
             memcpy(out, call.cached_reply, call.cached_len);
+        call_finish(&call);
         pthread_mutex_unlock(&st->lock);
         smwire__request__free_unpacked(req, NULL);
         arena_fini(&call.arena);
@@ -337,8 +378,7 @@ srv_handle_into(srv_state *st, const uint8_t *data, size_t len, srv_alloc_fn all
         smwire__reply__pack(&call.rep, out);
         srv_sess_remember(&call, out, size);
     }
-    for (srv_trash *t = call.trash; t != NULL; t = t->next)
-        val_clear(st, &t->v);
+    call_finish(&call);
     pthread_mutex_unlock(&st->lock);
 
     smwire__request__free_unpacked(req, NULL);

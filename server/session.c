@@ -418,6 +418,8 @@ sess_end(srv_state *st, srv_sess *s, const char *why)
         } else if (h->kind == HOLD_PERMITS) {
             sem_session_gone(st, h->obj, h->count);
             npermit += h->count;
+        } else if (h->kind == HOLD_POOL) {
+            pool_session_gone(st, h->obj, s);
         }
     }
     /* Taken items: parked getters get them oldest first; the rest go back

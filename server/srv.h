@@ -206,6 +206,9 @@ int srv_park(srv_call *call, srv_obj *obj, srv_wlist *list, srv_waiter **wp);
  * frees it. value NULL: no value. */
 void srv_answer(srv_state *st, srv_waiter *w, int status, const srv_val *value, int64_t n,
                 bool flag);
+/* srv_answer_rep replies to w with a complete reply (status and detail
+ * set by the caller) and frees it. */
+void srv_answer_rep(srv_state *st, srv_waiter *w, Smwire__Reply *rep);
 /* srv_waiter_drop frees w without answering it (its session ended). */
 void srv_waiter_drop(srv_state *st, srv_waiter *w);
 /* srv_wlist_move moves w to the tail of list, without a deadline. */
@@ -225,7 +228,7 @@ void srv_waiters_fini(srv_state *st);
  * repeated request is answered, not applied again; and it records what it
  * holds so that its end can give everything back. */
 
-enum { HOLD_LOCK, HOLD_PERMITS, HOLD_REFS, HOLD_ITEM };
+enum { HOLD_LOCK, HOLD_PERMITS, HOLD_REFS, HOLD_ITEM, HOLD_POOL };
 
 /* srv_sess_lookup finds a live session; NULL if none. */
 srv_sess *srv_sess_lookup(srv_state *st, uint64_t id);
@@ -274,6 +277,13 @@ void sem_session_gone(srv_state *st, srv_obj *sem, int64_t permits);
  * none waits. queue_session_return puts it back at the front. */
 bool queue_session_give(srv_state *st, srv_obj *q, srv_val *item);
 void queue_session_return(srv_state *st, srv_obj *q, srv_val *item);
+/* pool_session_gone gives back what session s had in pool: a worker's
+ * leased tasks return to the queue (charging a lone task with the death),
+ * a submitter's queued tasks are cancelled and its results dropped. */
+void pool_session_gone(srv_state *st, srv_obj *pool, srv_sess *s);
+/* pool_expire fails running tasks past their timeout; returns the next
+ * task deadline (-1: none). Under st->lock. */
+int64_t pool_expire(srv_state *st, int64_t now);
 
 /* ---- obj_lock.c: what a condition needs of its lock or rlock */
 bool lock_is_lock(const srv_obj *o);
@@ -319,7 +329,7 @@ struct srv_type {
 
 extern const srv_type srv_type_dict, srv_type_list, srv_type_var, srv_type_array, srv_type_ns;
 extern const srv_type srv_type_lock, srv_type_rlock, srv_type_sem, srv_type_cond, srv_type_event,
-    srv_type_barrier, srv_type_queue;
+    srv_type_barrier, srv_type_queue, srv_type_pool;
 
 /* The network's hooks, called under st->lock. send: reply bytes for a
  * parked request's conn (the callee copies them). kick: the earliest
@@ -348,6 +358,7 @@ struct srv_state {
     srv_hooks hooks;
     srv_map sessions; /* 8-byte id -> srv_sess (val.u.s.p, not a value) */
     uint64_t nsessions;
+    srv_obj *pools; /* every pool, linked through the pool's own next */
 };
 
 /* A bump allocator for one reply's sub-messages. */
@@ -364,6 +375,13 @@ typedef struct srv_trash {
     struct srv_trash *next;
 } srv_trash;
 
+/* Work to run once the reply is packed (freeing what it borrowed). */
+typedef struct srv_defer {
+    void (*fn)(srv_state *st, void *arg);
+    void *arg;
+    struct srv_defer *next;
+} srv_defer;
+
 struct srv_call {
     srv_state *st;
     void *conn; /* where a parked request's reply goes */
@@ -374,6 +392,8 @@ struct srv_call {
     bool remember; /* keep this reply for a repeat */
     Smwire__Reply rep;
     srv_trash *trash; /* values moved out of objects, cleared after packing */
+    srv_defer *defer; /* run after packing, in the order added */
+    srv_defer **defer_tail;
     srv_arena arena;
     char detail[256];
 };
@@ -405,6 +425,13 @@ void *call_alloc(srv_call *call, size_t size);
  * stays valid until the reply is packed, then is cleared. NULL when out of
  * memory (then *v is unchanged). */
 srv_val *call_keep(srv_call *call, srv_val *v);
+/* call_scratch prepares a call with no request, for a late reply built
+ * outside the request path (its arena); call_scratch_free frees it. */
+void call_scratch(srv_call *call, srv_state *st);
+void call_scratch_free(srv_call *call);
+/* call_defer runs fn(st, arg) once the reply is packed (or the request
+ * parked), under st->lock. Returns SM_OK or SM_ENOMEM (then fn never runs). */
+int call_defer(srv_call *call, void (*fn)(srv_state *st, void *arg), void *arg);
 /* call_fail sets the reply's detail text and returns rv. */
 int call_fail(srv_call *call, int rv, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

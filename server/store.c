@@ -71,7 +71,7 @@ store_lookup(srv_state *st, uint64_t id, uint64_t nonce)
 static const srv_type *const store_types[] = {
     &srv_type_dict, &srv_type_list, &srv_type_var,   &srv_type_array,   &srv_type_ns,
     &srv_type_lock, &srv_type_rlock, &srv_type_sem,  &srv_type_cond,    &srv_type_event,
-    &srv_type_barrier, &srv_type_queue,
+    &srv_type_barrier, &srv_type_queue, &srv_type_pool,
 };
 
 static const srv_type *

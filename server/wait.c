@@ -182,6 +182,24 @@ waiter_free(srv_state *st, srv_waiter *w)
 }
 
 void
+srv_answer_rep(srv_state *st, srv_waiter *w, Smwire__Reply *rep)
+{
+    size_t len = smwire__reply__get_packed_size(rep);
+    uint8_t stackbuf[256], *buf = len <= sizeof(stackbuf) ? stackbuf : malloc(len);
+    if (buf != NULL) {
+        smwire__reply__pack(rep, buf);
+        srv_sess_answered(st, w, buf, len);
+        if (st->hooks.send != NULL && w->conn != NULL)
+            st->hooks.send(st->hooks.arg, w->conn, buf, len);
+        if (buf != stackbuf)
+            free(buf);
+    } else {
+        srv_log(SRV_LOG_WARN, "no memory for a late reply; its caller will time out");
+    }
+    waiter_free(st, w);
+}
+
+void
 srv_answer(srv_state *st, srv_waiter *w, int status, const srv_val *value, int64_t n, bool flag)
 {
     Smwire__Reply rep = SMWIRE__REPLY__INIT;
@@ -201,20 +219,8 @@ srv_answer(srv_state *st, srv_waiter *w, int status, const srv_val *value, int64
         if (value != NULL && val_to_wire(&call, value, &wv) == SM_OK)
             rep.value = &wv;
     }
-    size_t len = smwire__reply__get_packed_size(&rep);
-    uint8_t stackbuf[256], *buf = len <= sizeof(stackbuf) ? stackbuf : malloc(len);
-    if (buf != NULL) {
-        smwire__reply__pack(&rep, buf);
-        srv_sess_answered(st, w, buf, len);
-        if (st->hooks.send != NULL && w->conn != NULL)
-            st->hooks.send(st->hooks.arg, w->conn, buf, len);
-        if (buf != stackbuf)
-            free(buf);
-    } else {
-        srv_log(SRV_LOG_WARN, "no memory for a late reply; its caller will time out");
-    }
     /* val_to_wire took its REF storage from the call's first arena chunk. */
-    waiter_free(st, w);
+    srv_answer_rep(st, w, &rep);
 }
 
 void
@@ -256,6 +262,9 @@ srv_expire(srv_state *st, int64_t now)
     int64_t lease = srv_sess_expire(st, now);
     if (lease >= 0 && (next < 0 || lease < next))
         next = lease;
+    int64_t task = pool_expire(st, now);
+    if (task >= 0 && (next < 0 || task < next))
+        next = task;
     pthread_mutex_unlock(&st->lock);
     return next;
 }
