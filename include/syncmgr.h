@@ -859,9 +859,11 @@ SM_API int sm_worker_new(sm_client *c, const char *pool, sm_worker **wp);
  * Returns: SM_OK, SM_EINVAL (bad or duplicate name, run already called). */
 SM_API int sm_worker_register(sm_worker *w, const char *name, sm_task_fn fn, void *arg);
 /* sm_worker_run joins the pool and runs tasks until sm_worker_stop or
- * max_tasks; then it reports what it finished and returns.
- * Returns: SM_OK, or the transport status that ended it (the tasks it held
- * go back to the queue when its session ends). */
+ * max_tasks; then it reports what it finished and returns. Call it from one
+ * thread at a time.
+ * Returns: SM_OK; SM_EINVAL (no task registered, bad opts); or the
+ * transport status that ended it (the tasks it held go back to the queue
+ * when its session ends). */
 SM_API int sm_worker_run(sm_worker *w, const sm_worker_opts *opts);
 /* sm_worker_stop, from any thread: run returns after the task in hand.
  * Not async-signal-safe (call it from a thread that waits for signals). */

@@ -118,7 +118,7 @@ sm_worker_register(sm_worker *w, const char *name, sm_task_fn fn, void *arg)
     smi_detail_clear();
     if (w == NULL || fn == NULL)
         return smi_fail(SM_EINVAL, w == NULL ? "no worker" : "no task function");
-    if (w->ran)
+    if (__atomic_load_n(&w->ran, __ATOMIC_ACQUIRE))
         return smi_fail(SM_EINVAL, "tasks are registered before sm_worker_run");
     int rv = smi_check_key(name, SMI_MAX_NAME);
     if (rv != SM_OK)
@@ -299,11 +299,11 @@ sm_worker_run(sm_worker *w, const sm_worker_opts *opts)
     if (w->ntasks == 0)
         return smi_fail(SM_EINVAL, "no tasks registered");
     int rv = SM_OK;
-    if (!w->ran) {
+    if (!__atomic_load_n(&w->ran, __ATOMIC_ACQUIRE)) {
         rv = worker_join(w);
         if (rv != SM_OK)
             return rv;
-        w->ran = true;
+        __atomic_store_n(&w->ran, true, __ATOMIC_RELEASE);
     }
     if (o.exit_on_overrun) {
         struct sigaction sa;
@@ -352,9 +352,10 @@ sm_worker_stop(sm_worker *w)
     smi_detail_clear();
     if (w == NULL)
         return smi_fail(SM_EINVAL, "no worker");
+    /* Always tell the server, even if run has not joined yet: run reads
+     * the flag after its join, and a LEAVE sent after the flag was set
+     * reaches the server after that join, so one of the two stops it. */
     __atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
-    if (!w->ran)
-        return SM_OK;
     Smwire__PoolLeave l = SMWIRE__POOL_LEAVE__INIT;
     return smi_op(&w->o, SMWIRE__REQUEST__OP_POOL_LEAVE, &l, 0, NULL);
 }
@@ -364,7 +365,7 @@ sm_worker_free(sm_worker *w)
 {
     if (w == NULL)
         return;
-    if (w->ran) {
+    if (__atomic_load_n(&w->ran, __ATOMIC_ACQUIRE)) {
         Smwire__PoolLeave l = SMWIRE__POOL_LEAVE__INIT;
         l.final = true;
         smi_op(&w->o, SMWIRE__REQUEST__OP_POOL_LEAVE, &l, 0, NULL);
