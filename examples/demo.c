@@ -1,154 +1,457 @@
-/* demo.c - syncmgr in one screen: a private manager, four worker processes
- * sharing a dict, a list, a counter and an array, and the parent reading
- * the result.
+/* demo.c - syncmgr in one screen: a private manager, a pool of four worker
+ * processes, and shared objects that the tasks update as they run.
+ *
+ * The parent maps the task "square" over 0..999 (Python's pool.map), with
+ * a progress line on stderr. Each task returns n*n and also records its
+ * work in four shared objects, through its worker's own client
+ * (sm_task_client):
+ *
+ *   demo.total       var    += n*n                    (sm_var_add, atomic)
+ *   demo.stats       dict   tasks += 1, worker.K.pid  (sm_dict_incr, set)
+ *   demo.results     list   n*n for n < 10, in arrival order
+ *   demo.per_worker  array  [K] += 1 on worker K
+ *
+ * The parent then reads them back, and checks the map's results and the
+ * shared totals against what they must be.
  *
  * Run: ./demo            (starts its own syncmgrd)
  *      ./demo URL        (uses a running syncmgrd, e.g. tcp://127.0.0.1:7878)
  *
  * Workers are forked before this process opens its first client: nng 1.5.2
- * does not run in a child forked after nng was used (see syncmgr.h). */
+ * does not run in a child forked after nng was used (see syncmgr.h). Each
+ * serves the pool until the parent closes its end of the worker's socket
+ * pair; a thread in the worker waits for that and calls sm_worker_stop.
+ * Exits 0 when every check holds. */
+#include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "syncmgr.h"
 
+#define POOL "demo"
 #define WORKERS 4
-#define PER_WORKER 250
+#define N 1000
+#define CHUNK 10
 
-#define CHECK(call)                                                                              \
-    do {                                                                                         \
-        int rv_ = (call);                                                                        \
-        if (rv_ != SM_OK) {                                                                      \
-            fprintf(stderr, "%s:%d %s: %s (%s)\n", __FILE__, __LINE__, #call,                    \
-                    sm_strerror(rv_), sm_errdetail());                                           \
-            exit(1);                                                                             \
-        }                                                                                        \
+/* report prints a failed call: its text, the status and the server's detail. */
+static void
+report(const char *what, int rv)
+{
+    fprintf(stderr, "demo[%ld]: %s: %s: %s (%s)\n", (long)getpid(), what, sm_errname(rv),
+            sm_strerror(rv), sm_errdetail());
+}
+
+/* CHECK runs one sm_ call into rv; on failure it reports and jumps to out. */
+#define CHECK(call)                                                                          \
+    do {                                                                                     \
+        if ((rv = (call)) != SM_OK) {                                                        \
+            report(#call, rv);                                                               \
+            goto out;                                                                        \
+        }                                                                                    \
     } while (0)
 
-/* worker: count its squares into the shared objects. */
-static void
-worker(const char *url, int id)
-{
-    sm_client *c;
+/* The shared objects, as proxies on one client. */
+typedef struct shared {
     sm_dict *stats;
     sm_list *results;
     sm_var *total;
     sm_array *per_worker;
+} shared;
 
-    CHECK(sm_client_open(&c, url, NULL));
-    CHECK(sm_dict_open(c, "demo.stats", &stats));
-    CHECK(sm_list_open(c, "demo.results", &results));
-    CHECK(sm_var_open(c, "demo.total", NULL, &total));
-    CHECK(sm_array_open(c, "demo.per_worker", 'q', NULL, WORKERS, &per_worker));
+/* shared_open opens the four objects on c. Returns SM_OK, or the failed
+ * status with none left open. */
+static int
+shared_open(sm_client *c, shared *s)
+{
+    int rv;
 
-    for (int i = 0; i < PER_WORKER; i++) {
-        int64_t n = (int64_t)id * PER_WORKER + i;
-        sm_value sq = sm_value_int(n * n), one = sm_value_int(1);
-        if (n < 10) /* keep the list short enough to print */
-            CHECK(sm_list_append(results, &sq));
-        CHECK(sm_var_add(total, &sq, NULL));                /* atomic, one round trip */
-        CHECK(sm_dict_incr(stats, "tasks", &one, NULL));    /* likewise */
-        CHECK(sm_array_add(per_worker, id, &one, NULL));
-    }
-    char key[32];
-    snprintf(key, sizeof(key), "worker.%d.pid", id);
-    sm_value pid = sm_value_int(getpid());
-    CHECK(sm_dict_set(stats, key, &pid));
-
-    sm_array_close(per_worker);
-    sm_var_close(total);
-    sm_list_close(results);
-    sm_dict_close(stats);
-    sm_client_close(c);
+    memset(s, 0, sizeof(*s));
+    CHECK(sm_dict_open(c, "demo.stats", &s->stats));
+    CHECK(sm_list_open(c, "demo.results", &s->results));
+    CHECK(sm_var_open(c, "demo.total", NULL, &s->total));
+    CHECK(sm_array_open(c, "demo.per_worker", 'q', NULL, WORKERS, &s->per_worker));
+    return SM_OK;
+out:
+    sm_array_close(s->per_worker);
+    sm_var_close(s->total);
+    sm_list_close(s->results);
+    sm_dict_close(s->stats);
+    memset(s, 0, sizeof(*s));
+    return rv;
 }
+
+static void
+shared_close(shared *s)
+{
+    sm_array_close(s->per_worker);
+    sm_var_close(s->total);
+    sm_list_close(s->results);
+    sm_dict_close(s->stats);
+}
+
+/* ------------------------------------------------------------------ the task */
+
+/* One worker process's state, handed to its task as arg. */
+typedef struct worker_state {
+    int id;        /* 0 .. WORKERS-1 */
+    bool open;     /* the shared objects are open on the worker's client */
+    shared shared; /* opened by the first task */
+} worker_state;
+
+/* square N -> N*N, adding to the shared objects on the way. */
+static int
+square(sm_task *t, int argc, const sm_bytes *argv, void *arg)
+{
+    worker_state *ws = arg;
+    char buf[32];
+    char *end;
+    int rv;
+
+    if (argc != 1 || argv[0].len == 0 || argv[0].len >= sizeof(buf))
+        return sm_task_error(t, "square: wants one number");
+    memcpy(buf, argv[0].data, argv[0].len);
+    buf[argv[0].len] = '\0';
+    long long n = strtoll(buf, &end, 10);
+    if (*end != '\0' || n < 0 || n > 1000000)
+        return sm_task_error(t, "square: %s is not 0 .. 1000000", buf);
+
+    if (!ws->open) { /* the first task: open the objects on the worker's client */
+        if ((rv = shared_open(sm_task_client(t), &ws->shared)) != SM_OK)
+            return sm_task_error(t, "square: opening the shared objects: %s", sm_strerror(rv));
+        ws->open = true;
+        char key[32];
+        snprintf(key, sizeof(key), "worker.%d.pid", ws->id);
+        sm_value pid = sm_value_int(getpid());
+        if ((rv = sm_dict_set(ws->shared.stats, key, &pid)) != SM_OK)
+            return sm_task_error(t, "square: dict set: %s", sm_strerror(rv));
+    }
+    sm_value sq = sm_value_int(n * n), one = sm_value_int(1);
+    if ((rv = sm_var_add(ws->shared.total, &sq, NULL)) != SM_OK) /* atomic, one round trip */
+        return sm_task_error(t, "square: var add: %s", sm_strerror(rv));
+    if ((rv = sm_dict_incr(ws->shared.stats, "tasks", &one, NULL)) != SM_OK) /* likewise */
+        return sm_task_error(t, "square: dict incr: %s", sm_strerror(rv));
+    if ((rv = sm_array_add(ws->shared.per_worker, ws->id, &one, NULL)) != SM_OK)
+        return sm_task_error(t, "square: array add: %s", sm_strerror(rv));
+    if (n < 10 && (rv = sm_list_append(ws->shared.results, &sq)) != SM_OK)
+        return sm_task_error(t, "square: list append: %s", sm_strerror(rv));
+    int len = snprintf(buf, sizeof(buf), "%lld", n * n);
+    return sm_task_return(t, buf, (size_t)len);
+}
+
+/* ------------------------------------------------------------------ workers */
+
+/* What a worker's stop thread needs. */
+typedef struct stopper {
+    int fd;       /* the worker's end of its socket pair */
+    sm_worker *w; /* the worker to stop */
+    int rv;       /* sm_worker_stop's status */
+} stopper;
+
+/* stop_on_eof waits until the parent closes its end (or dies), or until
+ * the worker's own main thread shuts the socket down, then stops the
+ * worker. */
+static void *
+stop_on_eof(void *arg)
+{
+    stopper *s = arg;
+    char b;
+    ssize_t r;
+
+    do
+        r = read(s->fd, &b, 1);
+    while (r < 0 && errno == EINTR);
+    s->rv = sm_worker_stop(s->w);
+    return NULL;
+}
+
+/* serve is worker id's life: its own client, the task, and sm_worker_run
+ * until stopped. Returns SM_OK or the failed status. */
+static int
+serve(const char *url, int id, int fd)
+{
+    sm_client *c = NULL;
+    sm_worker *w = NULL;
+    worker_state ws = {.id = id};
+    stopper s = {fd, NULL, SM_OK};
+    pthread_t th;
+    bool started = false;
+    int rv;
+
+    CHECK(sm_client_open(&c, url, NULL)); /* our own client, never the parent's */
+    CHECK(sm_worker_new(c, POOL, &w));
+    CHECK(sm_worker_register(w, "square", square, &ws));
+    s.w = w;
+    if ((errno = pthread_create(&th, NULL, stop_on_eof, &s)) != 0) {
+        perror("demo: pthread_create");
+        rv = SM_ENOMEM;
+        goto out;
+    }
+    started = true;
+    CHECK(sm_worker_run(w, NULL));
+out:
+    if (started) {
+        shutdown(fd, SHUT_RDWR); /* wakes the stop thread if the parent has not */
+        pthread_join(th, NULL);
+        if (rv == SM_OK && s.rv != SM_OK) {
+            report("sm_worker_stop", s.rv);
+            rv = s.rv;
+        }
+    }
+    if (ws.open)
+        shared_close(&ws.shared);
+    sm_worker_free(w);
+    sm_client_close(c);
+    return rv;
+}
+
+/* start_workers forks WORKERS workers serving url; pids[k] and fds[k] (the
+ * parent's end of worker k's socket pair) are filled, -1 where one could
+ * not be started. Returns 0 if all started. */
+static int
+start_workers(const char *url, pid_t *pids, int *fds)
+{
+    fflush(stdout); /* or each child would print our buffered output again */
+    fflush(stderr);
+    for (int k = 0; k < WORKERS; k++) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+            perror("demo: socketpair");
+            return -1;
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+            perror("demo: fork");
+            close(sv[0]);
+            close(sv[1]);
+            return -1;
+        }
+        if (pid == 0) {
+            close(sv[0]);
+            for (int j = 0; j < k; j++) /* only the parent may end a worker's wait */
+                close(fds[j]);
+            _exit(serve(url, k, sv[1]) == SM_OK ? 0 : 1);
+        }
+        close(sv[1]);
+        pids[k] = pid;
+        fds[k] = sv[0];
+    }
+    return 0;
+}
+
+/* stop_workers closes every worker's socket pair (each then leaves the
+ * pool) and reaps them. Returns 0 if every one exited 0. */
+static int
+stop_workers(pid_t *pids, int *fds)
+{
+    int failed = 0;
+
+    for (int k = 0; k < WORKERS; k++)
+        if (fds[k] >= 0) {
+            close(fds[k]);
+            fds[k] = -1;
+        }
+    for (int k = 0; k < WORKERS; k++) {
+        int st;
+        pid_t r;
+        if (pids[k] < 0)
+            continue;
+        do
+            r = waitpid(pids[k], &st, 0);
+        while (r < 0 && errno == EINTR);
+        if (r != pids[k] || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            fprintf(stderr, "demo: worker %ld failed (status 0x%x)\n", (long)pids[k],
+                    r == pids[k] ? st : -1);
+            failed = 1;
+        }
+        pids[k] = -1;
+    }
+    return failed ? -1 : 0;
+}
+
+/* wait_workers waits up to 10 s until WORKERS workers have joined p. A
+ * worker that cannot start would otherwise leave the map waiting for good. */
+static int
+wait_workers(sm_pool *p)
+{
+    sm_pool_info info;
+    struct timespec tick = {0, 10 * 1000000};
+
+    for (int i = 0; i < 1000; i++) {
+        int rv = sm_pool_status(p, &info);
+        if (rv != SM_OK)
+            return rv;
+        if (info.workers >= WORKERS)
+            return SM_OK;
+        nanosleep(&tick, NULL);
+    }
+    fprintf(stderr, "demo: %" PRIu64 " of %d workers joined in 10 s\n", info.workers, WORKERS);
+    return SM_ETIMEDOUT;
+}
+
+/* show_progress redraws the map's progress line (on this thread); into a
+ * file or pipe only the last one goes. */
+static void
+show_progress(void *arg, const sm_progress *pr)
+{
+    (void)arg;
+    if (pr->done == pr->total || isatty(STDERR_FILENO))
+        fprintf(stderr, "\rmap: %zu/%zu done, %zu failed", pr->done, pr->total, pr->failed);
+}
+
+/* check prints what, got and expected (no newline), and counts a mismatch. */
+static void
+check(int *bad, const char *what, int64_t got, int64_t want)
+{
+    printf("%-29s %" PRId64 " (expected %" PRId64 ")%s", what, got, want,
+           got == want ? "" : " WRONG");
+    *bad += got != want;
+}
+
+/* --------------------------------------------------------------------- main */
 
 int
 main(int argc, char **argv)
 {
     sm_manager *m = NULL;
+    sm_client *c = NULL;
+    sm_pool *p = NULL;
+    shared sh = {0};
+    pid_t pids[WORKERS];
+    int fds[WORKERS];
+    static char text[N][8];
+    static sm_bytes inputs[N];
+    static sm_result results[N];
+    char **keys = NULL;
+    sm_value *vals = NULL, *items = NULL, total = {0};
+    size_t nkeys = 0, nitems = 0;
     const char *url;
-    sm_client *c;
+    int failed = 0, bad = 0;
+    int rv, rv2;
 
+    for (int k = 0; k < WORKERS; k++)
+        pids[k] = fds[k] = -1;
     if (argc > 1) {
         url = argv[1];
+        rv = SM_OK;
     } else {
         CHECK(sm_manager_start(&m, NULL)); /* no client yet: we fork next */
         url = sm_manager_url(m);
     }
     printf("manager at %s\n", url);
-
-    pid_t pids[WORKERS];
-    for (int id = 0; id < WORKERS; id++) {
-        pids[id] = fork();
-        if (pids[id] == 0) {
-            worker(url, id);
-            _exit(0);
-        }
-    }
-    int failed = 0;
-    for (int id = 0; id < WORKERS; id++) {
-        int st;
-        waitpid(pids[id], &st, 0);
-        failed |= !WIFEXITED(st) || WEXITSTATUS(st) != 0;
-    }
-    if (failed) {
-        fprintf(stderr, "a worker failed\n");
-        sm_manager_stop(m);
-        return 1;
+    if (start_workers(url, pids, fds) != 0) {
+        failed = 1;
+        goto out;
     }
 
-    /* The parent's first nng use: after the last fork. */
+    /* The parent's first nng use: after the last fork. Empty the shared
+     * objects (a running syncmgrd may hold them from an earlier run); the
+     * tasks only touch them once the map below starts. */
     CHECK(sm_client_open(&c, url, NULL));
-    sm_dict *stats;
-    sm_list *results;
-    sm_var *total;
-    sm_array *per_worker;
-    CHECK(sm_dict_open(c, "demo.stats", &stats));
-    CHECK(sm_list_open(c, "demo.results", &results));
-    CHECK(sm_var_open(c, "demo.total", NULL, &total));
-    CHECK(sm_array_open(c, "demo.per_worker", 'q', NULL, WORKERS, &per_worker));
+    CHECK(shared_open(c, &sh));
+    sm_value zero = sm_value_int(0), zeros[WORKERS];
+    for (int k = 0; k < WORKERS; k++)
+        zeros[k] = zero;
+    CHECK(sm_dict_clear(sh.stats));
+    CHECK(sm_list_clear(sh.results));
+    CHECK(sm_var_set(sh.total, &zero));
+    CHECK(sm_array_set_slice(sh.per_worker, 0, zeros, WORKERS));
 
-    char **keys;
-    sm_value *vals, *items, t;
-    size_t n, ni;
-    CHECK(sm_dict_items(stats, &keys, &vals, &n));
-    printf("stats:");
-    for (size_t i = 0; i < n; i++)
-        printf(" %s=%" PRId64, keys[i], vals[i].u.i);
-    printf("\n");
-    sm_strings_free(keys, n);
-    sm_values_free(vals, n);
+    /* pool.map(square, range(1000), chunksize=10) */
+    CHECK(sm_pool_open(c, POOL, &p));
+    CHECK(wait_workers(p));
+    for (int i = 0; i < N; i++) {
+        int len = snprintf(text[i], sizeof(text[i]), "%d", i);
+        inputs[i].data = text[i];
+        inputs[i].len = (size_t)len;
+    }
+    sm_map_opts opts = SM_MAP_OPTS_INIT;
+    opts.chunksize = CHUNK;
+    opts.progress = show_progress;
+    printf("map square over 0..%d on %d workers (pool %s, %d inputs a task)\n", N - 1, WORKERS,
+           POOL, CHUNK);
+    fflush(stdout);
+    rv = sm_pool_map(p, "square", inputs, N, results, &opts);
+    fprintf(stderr, "\n"); /* ends the progress line */
+    if (rv != SM_OK) {
+        report("sm_pool_map", rv);
+        goto out;
+    }
 
-    CHECK(sm_list_slice(results, 0, SM_END, &items, &ni));
-    printf("first squares, in arrival order:");
-    for (size_t i = 0; i < ni; i++)
-        printf(" %" PRId64, items[i].u.i);
-    printf("\n");
-    sm_values_free(items, ni);
-
-    CHECK(sm_array_get_slice(per_worker, 0, SM_END, &items, &ni));
-    printf("tasks per worker:");
-    for (size_t i = 0; i < ni; i++)
-        printf(" %" PRId64, items[i].u.i);
-    printf("\n");
-    sm_values_free(items, ni);
-
-    CHECK(sm_var_get(total, &t));
-    int64_t want = 0;
-    for (int64_t k = 0; k < WORKERS * PER_WORKER; k++)
+    /* What the map returned, and what the tasks left in the shared objects. */
+    int64_t want = 0, sum = 0;
+    for (int64_t k = 0; k < N; k++)
         want += k * k;
-    printf("sum of squares 0..%d: %" PRId64 " (expected %" PRId64 ")\n",
-           WORKERS * PER_WORKER - 1, t.u.i, want);
+    for (int i = 0; i < N; i++) {
+        char num[24];
+        size_t len = results[i].len < sizeof(num) ? results[i].len : sizeof(num) - 1;
+        memcpy(num, results[i].data, len); /* an output is bytes, not a C string */
+        num[len] = '\0';
+        sum += strtoll(num, NULL, 10);
+    }
+    check(&bad, "sum of the map's results:", sum, want);
+    printf("\n");
+    CHECK(sm_var_get(sh.total, &total));
+    check(&bad, "demo.total, the tasks' adds:", total.type == SM_INT ? total.u.i : -1, want);
+    printf("\n");
 
-    sm_array_close(per_worker);
-    sm_var_close(total);
-    sm_list_close(results);
-    sm_dict_close(stats);
+    /* demo.stats: "tasks" and each worker's pid, in arrival order */
+    CHECK(sm_dict_items(sh.stats, &keys, &vals, &nkeys));
+    int64_t tasks = -1;
+    for (size_t i = 0; i < nkeys; i++)
+        if (strcmp(keys[i], "tasks") == 0 && vals[i].type == SM_INT)
+            tasks = vals[i].u.i;
+    check(&bad, "demo.stats tasks:", tasks, N);
+    printf(", worker pids");
+    for (size_t i = 0; i < nkeys; i++)
+        if (strcmp(keys[i], "tasks") != 0)
+            printf(" %" PRId64, vals[i].u.i);
+    printf("\n");
+
+    CHECK(sm_array_get_slice(sh.per_worker, 0, SM_END, &items, &nitems));
+    int64_t asum = 0;
+    for (size_t i = 0; i < nitems; i++)
+        asum += items[i].u.i;
+    check(&bad, "demo.per_worker, summed:", asum, N);
+    for (size_t i = 0; i < nitems; i++)
+        printf("%s%" PRId64, i == 0 ? " = " : " + ", items[i].u.i);
+    printf("\n");
+    sm_values_free(items, nitems);
+    items = NULL;
+    nitems = 0;
+
+    CHECK(sm_list_slice(sh.results, 0, SM_END, &items, &nitems));
+    int64_t lsum = 0;
+    for (size_t i = 0; i < nitems; i++)
+        lsum += items[i].u.i;
+    check(&bad, "demo.results, summed:", lsum, 285); /* 0 + 1 + 4 + ... + 81 */
+    for (size_t i = 0; i < nitems; i++) /* in arrival order */
+        printf("%s%" PRId64, i == 0 ? " = " : " + ", items[i].u.i);
+    printf("\n");
+
+out:
+    sm_results_clear(results, N);
+    sm_value_clear(&total);
+    sm_strings_free(keys, nkeys);
+    sm_values_free(vals, nkeys);
+    sm_values_free(items, nitems);
+    if (stop_workers(pids, fds) != 0)
+        failed = 1;
+    if (p != NULL && (rv2 = sm_pool_close(p)) != SM_OK) {
+        report("sm_pool_close", rv2);
+        failed = 1;
+    }
+    shared_close(&sh);
     sm_client_close(c);
-    if (m != NULL)
-        CHECK(sm_manager_stop(m));
-    return t.u.i == want ? 0 : 1;
+    if (m != NULL && (rv2 = sm_manager_stop(m)) != SM_OK) {
+        report("sm_manager_stop", rv2);
+        failed = 1;
+    }
+    return rv != SM_OK || failed || bad ? 1 : 0;
 }
