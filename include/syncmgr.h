@@ -673,10 +673,11 @@ SM_API int sm_queue_join(sm_queue *q, int64_t timeout_ms);
  * the task goes back to the front of the queue and another worker runs it.
  * A task that was running alone on a worker that died is charged with the
  * death; one charged max_kills times (default 3) fails with SM_EKILLED
- * instead of being retried forever. Tasks leased together with others when
- * their worker died are not charged but are leased one at a time from then
- * on, and a chunk of several inputs is split into single inputs, so one
- * crashing input fails only itself. A task may thus RUN more than once
+ * instead of being retried forever. A chunk of several inputs that was
+ * running alone is split into single inputs, each carrying the charge, so
+ * one crashing input fails only itself, after max_kills deaths in all.
+ * Tasks leased together with others when their worker died are not charged
+ * but are leased one at a time from then on. A task may thus RUN more than once
  * (a worker that dies after finishing it but before reporting), but its
  * result is delivered exactly once.
  *
@@ -748,7 +749,7 @@ typedef struct sm_pool_info {
     uint64_t done, failed, cancelled; /* tasks finished so, since the pool was made */
     uint64_t workers;                 /* worker sessions alive in the pool */
     uint64_t results;                 /* finished, not yet collected by their submitter */
-    uint64_t requeued;                /* given back by a worker that died */
+    uint64_t requeued;                /* put back in the queue after their worker died */
 } sm_pool_info;
 
 /* sm_pool_open gets or creates the pool named name (1..255 bytes). */

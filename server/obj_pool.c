@@ -9,9 +9,10 @@
  * feeds it. A leased task belongs to its worker until reported; when the
  * worker's session ends the task goes back to the FRONT of its queue:
  *   - a task that was the worker's only lease is charged with the death;
- *     one charged max_kills times fails with SM_EKILLED, and a chunk of
- *     several inputs is split into single inputs instead, so that a
- *     crashing input ends up alone and fails only itself;
+ *     one charged max_kills times fails with SM_EKILLED. A chunk of
+ *     several inputs is split into single inputs that carry the charge,
+ *     so that a crashing input ends up alone and fails only itself, after
+ *     max_kills deaths in all;
  *   - tasks leased together are not charged, but are marked suspect:
  *     leased alone from then on, so the next death names the culprit.
  * Tasks with a timeout are also leased alone, so their clock (started at
@@ -562,10 +563,12 @@ give_back(srv_state *st, pool *p, psess *ps, bool died)
     if (died && n == 1) {
         ptask *t = ps->leased.head;
         unlease(p, t);
-        p->requeued++;
         if (t->ninputs > 1) {
             /* Split the chunk: each input becomes a suspect task of its
-             * own, in the chunk's place at the front. */
+             * own, in the chunk's place at the front, carrying the charge
+             * (one of them caused it), so the culprit fails after
+             * max_kills deaths in all and the others run once more. */
+            p->requeued++;
             ptask **parts = calloc(t->ninputs, sizeof(*parts));
             bool ok = parts != NULL;
             for (size_t i = 0; ok && i < t->ninputs; i++) {
@@ -585,6 +588,7 @@ give_back(srv_state *st, pool *p, psess *ps, bool died)
                 for (size_t i = t->ninputs; i-- > 0;) {
                     parts[i]->order = t->order;
                     parts[i]->suspect = true;
+                    parts[i]->kills = t->kills + 1;
                     task_queue(p, parts[i], true);
                 }
                 if (g != NULL)
@@ -612,6 +616,7 @@ give_back(srv_state *st, pool *p, psess *ps, bool died)
             task_finish_all(st, p, t, SM_EKILLED, msg);
         } else {
             t->suspect = true;
+            p->requeued++;
             task_queue(p, t, true);
         }
     } else {

@@ -1,8 +1,9 @@
-# deps.sh - the one list of what syncmgr needs from Debian, installed if
+# deps.sh - the one list of what syncmgr needs from Debian (iproute2: the
+# multi-host tests build hosts from network namespaces), installed if
 # missing. Sourced by tests/run.sh and examples/demo.sh; needs root (or
 # everything already installed).
 SM_DEBS="build-essential cmake pkg-config libnng-dev libprotobuf-c-dev protobuf-c-compiler
-libmbedtls-dev libcmocka-dev nng-utils"
+libmbedtls-dev libcmocka-dev nng-utils iproute2"
 
 sm_install_deps() {
     local missing=""
