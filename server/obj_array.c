@@ -14,6 +14,8 @@
 
 #include "srv.h"
 
+#define ARR_MAX_SLICE (1 << 20) /* elements in one get_slice reply */
+
 typedef struct array {
     srv_obj hdr;
     char typecode;
@@ -167,6 +169,11 @@ array_op_get_slice(srv_call *call, srv_obj *o)
     slice_norm(r->start, r->stop, ARR(o)->len, &lo, &hi);
     if (hi == lo)
         return SM_OK;
+    /* One 44-byte request must not make the server build a reply of a
+     * gigabyte while every other client waits: read big arrays in parts. */
+    if (hi - lo > ARR_MAX_SLICE)
+        return call_fail(call, SM_ELIMIT, "slice of %zu elements; at most %d per call",
+                         hi - lo, ARR_MAX_SLICE);
     srv_val *vals = call_alloc(call, (hi - lo) * sizeof(*vals));
     if (vals == NULL)
         return SM_ENOMEM;

@@ -4,7 +4,8 @@
  * (obj_ns.c). Bottom half: the DICT.* handlers. A value stored in a dict
  * owns its string and one reference to an object it names; replacing or
  * deleting it gives them back. Batch operations (update) check and convert
- * every pair before changing anything.
+ * every pair before changing anything. A new key past --max-keys is
+ * SM_ELIMIT (kv_room), for one key or for a whole update.
  * Exported: srv_type_dict, kv_get, kv_set, kv_del, kv_keys. */
 #include <stdlib.h>
 #include <string.h>
@@ -46,13 +47,35 @@ kv_put(srv_state *st, srv_map *m, const char *key, srv_val *v)
     return SM_OK;
 }
 
+/* kv_room checks that m may take nnew more keys (--max-keys). */
+static int
+kv_room(srv_call *call, srv_obj *o, const srv_map *m, size_t nnew)
+{
+    uint64_t max = call->st->limits.max_keys;
+    if (nnew <= max && m->len <= max - nnew)
+        return SM_OK;
+    if (nnew == 1)
+        return call_fail(call, SM_ELIMIT, "%s has %zu keys, the limit (--max-keys)",
+                         o->type->name, m->len);
+    return call_fail(call, SM_ELIMIT,
+                     "%s has %zu keys; %zu more would pass the limit of %" PRIu64
+                     " (--max-keys)",
+                     o->type->name, m->len, nnew, max);
+}
+
 int
-kv_set(srv_call *call, srv_map *m, const char *key, size_t max, const Smwire__Value *w)
+kv_set(srv_call *call, srv_obj *o, srv_map *m, const char *key, size_t max,
+       const Smwire__Value *w)
 {
     srv_val v;
     int rv = check_key(call, key, max);
     if (rv != SM_OK)
         return rv;
+    if (map_find(m, key, strlen(key)) == NULL) {
+        rv = kv_room(call, o, m, 1);
+        if (rv != SM_OK)
+            return rv;
+    }
     rv = val_from_wire(call, w, &v);
     if (rv != SM_OK)
         return rv;
@@ -125,7 +148,7 @@ static int
 dict_op_set(srv_call *call, srv_obj *o)
 {
     const Smwire__KeyValue *kv = call->req->dict_set;
-    return kv_set(call, DICT(o), kv->key, SRV_MAX_KEY, kv->value);
+    return kv_set(call, o, DICT(o), kv->key, SRV_MAX_KEY, kv->value);
 }
 
 /* DICT.DEL key | SM_ENOKEY */
@@ -174,6 +197,36 @@ dict_op_items(srv_call *call, srv_obj *o)
     return rv != SM_OK ? rv : dict_reply_values(call, DICT(o));
 }
 
+/* dict_update_room checks that the keys of an update that are new to the
+ * dict fit under --max-keys. A key absent from the dict may come twice in
+ * one update; the exact count (a scratch map) is only needed when the
+ * simple count passes the limit. */
+static int
+dict_update_room(srv_call *call, srv_obj *o, const Smwire__Items *it)
+{
+    srv_map *m = DICT(o);
+    size_t nnew = 0;
+    for (size_t i = 0; i < it->n_keys; i++)
+        nnew += map_find(m, it->keys[i], strlen(it->keys[i])) == NULL;
+    if (kv_room(call, o, m, nnew) == SM_OK)
+        return SM_OK;
+    srv_map seen = {0};
+    nnew = 0;
+    for (size_t i = 0; i < it->n_keys; i++) {
+        size_t klen = strlen(it->keys[i]);
+        if (map_find(m, it->keys[i], klen) != NULL || map_find(&seen, it->keys[i], klen) != NULL)
+            continue;
+        if (map_add(&seen, it->keys[i], klen) == NULL) {
+            map_clear(call->st, &seen);
+            return SM_ENOMEM;
+        }
+        nnew++;
+    }
+    map_clear(call->st, &seen);
+    call->detail[0] = '\0';
+    return kv_room(call, o, m, nnew);
+}
+
 /* DICT.UPDATE keys values: all pairs or none */
 static int
 dict_op_update(srv_call *call, srv_obj *o)
@@ -188,11 +241,12 @@ dict_op_update(srv_call *call, srv_obj *o)
     srv_val *vals = calloc(n ? n : 1, sizeof(*vals));
     if (vals == NULL)
         return SM_ENOMEM;
-    for (i = 0; i < n && rv == SM_OK; i++) {
+    for (i = 0; i < n && rv == SM_OK; i++)
         rv = check_key(call, it->keys[i], SRV_MAX_KEY);
-        if (rv == SM_OK)
-            rv = val_from_wire(call, it->values[i], &vals[i]);
-    }
+    if (rv == SM_OK)
+        rv = dict_update_room(call, o, it);
+    for (i = 0; i < n && rv == SM_OK; i++)
+        rv = val_from_wire(call, it->values[i], &vals[i]);
     /* Only an allocation failure can stop this loop half way. */
     for (i = 0; i < n && rv == SM_OK; i++)
         rv = kv_put(st, DICT(o), it->keys[i], &vals[i]);
@@ -230,7 +284,7 @@ dict_op_setdefault(srv_call *call, srv_obj *o)
     map_ent *e = map_find(DICT(o), kv->key, strlen(kv->key));
     if (e != NULL)
         return reply_value(call, &e->val);
-    int rv = kv_set(call, DICT(o), kv->key, SRV_MAX_KEY, kv->value);
+    int rv = kv_set(call, o, DICT(o), kv->key, SRV_MAX_KEY, kv->value);
     if (rv != SM_OK)
         return rv;
     return kv_get(call, DICT(o), kv->key);
@@ -259,6 +313,10 @@ dict_op_incr(srv_call *call, srv_obj *o)
         return rv;
     size_t klen = strlen(kv->key);
     map_ent *e = map_find(m, kv->key, klen);
+    if (e == NULL && (rv = kv_room(call, o, m, 1)) != SM_OK) {
+        val_clear(call->st, &delta);
+        return rv;
+    }
     rv = val_add(e ? &e->val : &nil, &delta, &sum);
     val_clear(call->st, &delta);
     if (rv != SM_OK)

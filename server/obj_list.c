@@ -3,6 +3,7 @@
  * Top half: list_* manage the array (grow, insert, remove) and know nothing
  * of requests. Bottom half: the LIST.* handlers. Batch input (extend) is
  * converted whole before the list changes, so it lands all or not at all.
+ * Growing past --max-items is SM_ELIMIT (list_room) and adds nothing.
  * Exported: srv_type_list. */
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,21 @@ list_find(srv_call *call, list *l, const Smwire__Value *w, size_t lo, size_t hi,
     return SM_OK;
 }
 
+/* list_room checks that l may take n more items (--max-items). */
+static int
+list_room(srv_call *call, const list *l, size_t n)
+{
+    uint64_t max = call->st->limits.max_items;
+    if (n <= max && l->len <= max - n)
+        return SM_OK;
+    if (n == 1)
+        return call_fail(call, SM_ELIMIT, "list has %zu items, the limit (--max-items)", l->len);
+    return call_fail(call, SM_ELIMIT,
+                     "list has %zu items; %zu more would pass the limit of %" PRIu64
+                     " (--max-items)",
+                     l->len, n, max);
+}
+
 /* ----------------------------------------------------------------- handlers */
 
 #define LIST(o) ((list *)(o))
@@ -93,7 +109,10 @@ list_op_append(srv_call *call, srv_obj *o)
 {
     list *l = LIST(o);
     srv_val v;
-    int rv = val_from_wire(call, call->req->list_append, &v);
+    int rv = list_room(call, l, 1);
+    if (rv != SM_OK)
+        return rv;
+    rv = val_from_wire(call, call->req->list_append, &v);
     if (rv != SM_OK)
         return rv;
     if (!list_reserve(l, 1)) {
@@ -112,8 +131,10 @@ list_op_extend(srv_call *call, srv_obj *o)
     const Smwire__Values *vs = call->req->list_extend;
     list *l = LIST(o);
     size_t i, n = vs->n_values;
-    int rv = SM_OK;
+    int rv = list_room(call, l, n);
 
+    if (rv != SM_OK)
+        return rv;
     if (!list_reserve(l, n))
         return SM_ENOMEM;
     /* Convert into the reserved tail; only commit the length at the end. */
@@ -142,7 +163,10 @@ list_op_insert(srv_call *call, srv_obj *o)
     srv_val v;
 
     slice_norm(iv->index, SM_END, l->len, &at, &hi);
-    int rv = val_from_wire(call, iv->value, &v);
+    int rv = list_room(call, l, 1);
+    if (rv != SM_OK)
+        return rv;
+    rv = val_from_wire(call, iv->value, &v);
     if (rv != SM_OK)
         return rv;
     if (!list_reserve(l, 1)) {
@@ -262,6 +286,8 @@ list_op_slice(srv_call *call, srv_obj *o)
     const Smwire__Range *r = call->req->list_slice;
     size_t lo, hi;
     slice_norm(r->start, r->stop, LIST(o)->len, &lo, &hi);
+    if (hi == lo)
+        return SM_OK; /* an empty list may have no item array: no NULL + 0 */
     return reply_values(call, LIST(o)->items + lo, hi - lo);
 }
 

@@ -27,7 +27,7 @@ static int
 ns_op_set(srv_call *call, srv_obj *o)
 {
     const Smwire__KeyValue *kv = call->req->ns_set;
-    return kv_set(call, NS(o), kv->key, SRV_MAX_NAME, kv->value);
+    return kv_set(call, o, NS(o), kv->key, SRV_MAX_NAME, kv->value);
 }
 
 /* NS.DEL attr | SM_ENOKEY */

@@ -24,6 +24,10 @@
  * after a lost reply gets the same results: each result is delivered once.
  * The submitter's session ending cancels its queued tasks and drops its
  * results (tasks still running are dropped when they finish).
+ * A submit that would take the pool's queued tasks past --max-items, or
+ * carries an input longer than --max-value, is SM_ELIMIT and submits
+ * nothing. Tasks put back in the queue (a worker died) are not counted
+ * against the limit: they were in already.
  * Exported: srv_type_pool, pool_session_gone, pool_expire. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -858,6 +862,12 @@ pool_op_submit(srv_call *call, srv_obj *o)
     if (n > POOL_MAX_SUBMIT)
         return call_fail(call, SM_ELIMIT, "%zu tasks in one submit; at most %d", n,
                          POOL_MAX_SUBMIT);
+    uint64_t max = st->limits.max_items;
+    if (n > max || p->queued > max - n)
+        return call_fail(call, SM_ELIMIT,
+                         "pool has %" PRIu64 " queued tasks; %zu more would pass the limit of %"
+                         PRIu64 " (--max-items)",
+                         p->queued, n, max);
     /* Check everything before changing anything. */
     for (size_t i = 0; i < n; i++) {
         const Smwire__TaskIn *t = sub->tasks[i];
@@ -869,6 +879,12 @@ pool_op_submit(srv_call *call, srv_obj *o)
                              t->n_inputs, POOL_MAX_INPUTS);
         if (t->timeout_ms < 0)
             return call_fail(call, SM_EINVAL, "task timeout %" PRId64 " ms < 0", t->timeout_ms);
+        for (size_t k = 0; k < t->n_inputs; k++)
+            if (t->inputs[k].len > st->limits.max_value)
+                return call_fail(call, SM_ELIMIT,
+                                 "task %zu input %zu is %zu bytes, over the limit of %" PRIu64
+                                 " (--max-value)",
+                                 i, k, t->inputs[k].len, st->limits.max_value);
         if (p->workers > 0) {
             pname *pn = map_get_ptr(&p->names, t->name, strlen(t->name));
             if (pn == NULL || pn->nworkers == 0)
@@ -979,6 +995,13 @@ pool_op_take(srv_call *call, srv_obj *o)
     psess *ps = sess_of(p, srv_sess_id(call->sess));
     if (ps == NULL || !ps->worker)
         return call_fail(call, SM_EINVAL, "take before join: this session is not a worker");
+    /* A take that may wait asks for room (--max-waits) before its reports
+     * apply, so that a refusal changes nothing. */
+    if (tk->n_done > 0 && !ps->stopping && tk->max != 0 && call->req->timeout_ms != 0) {
+        int rv = srv_sess_park_room(call);
+        if (rv != SM_OK)
+            return rv;
+    }
     for (size_t i = 0; i < tk->n_done; i++)
         if (tk->done[i] != NULL)
             task_report(call->st, p, ps, tk->done[i]);

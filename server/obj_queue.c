@@ -9,6 +9,9 @@
  * SM_ETIMEDOUT. The session that takes an item from a joinable queue holds
  * a copy until its TASK_DONE; if the session ends first, queue_session_gone
  * puts the item back at the front, so a worker that dies loses no task.
+ * A put into a queue that holds --max-items items is SM_ELIMIT (a bounded
+ * queue's own maxsize is checked first: full is SM_EFULL, or a wait). Items
+ * given back by a dead session return even past the limit: they were in.
  * Exported: srv_type_queue, queue_session_give, queue_session_return. */
 #include <stdlib.h>
 #include <string.h>
@@ -130,7 +133,8 @@ queue_session_return(srv_state *st, srv_obj *o, srv_val *item)
 
 /* ----------------------------------------------------------------- handlers */
 
-/* QUEUE.PUT value (timeout) -> SM_OK | SM_EFULL */
+/* QUEUE.PUT value (timeout) -> SM_OK | SM_EFULL | SM_ELIMIT (holding
+ * --max-items already: refused at once, never parked) */
 static int
 queue_op_put(srv_call *call, srv_obj *o)
 {
@@ -157,6 +161,11 @@ queue_op_put(srv_call *call, srv_obj *o)
         else
             val_clear(call->st, &v);
         return rv;
+    }
+    if ((uint64_t)q->len >= call->st->limits.max_items) {
+        val_clear(call->st, &v);
+        return call_fail(call, SM_ELIMIT, "queue has %zu items, the limit (--max-items)",
+                         q->len);
     }
     if (!queue_push(q, &v)) {
         val_clear(call->st, &v);

@@ -8,7 +8,8 @@
  * as the server. An anonymous object counts its proxies (OPEN/ATTACH add one,
  * RELEASE drops one) and the managed values that refer to it; at zero it is
  * destroyed through a work list (st->gc), so destroying a long chain of
- * containers never recurses.
+ * containers never recurses. Creating an object past --max-objects live
+ * ones (st->nobjects) is SM_ELIMIT; opening an existing name still works.
  * Exported: obj_incref, obj_decref, store_lookup, store_op_open,
  * store_op_attach, store_op_release, store_create, store_ref_to_wire,
  * store_fini. */
@@ -153,14 +154,31 @@ store_op_open(srv_call *call)
     return rv;
 }
 
+/* store_full refuses an object past --max-objects. */
+static int
+store_full(srv_call *call)
+{
+    return call_fail(call, SM_ELIMIT, "%" PRIu64 " objects live, the limit (--max-objects)",
+                     call->st->nobjects);
+}
+
 int
 store_create(srv_call *call, const srv_type *t, const Smwire__Open *op, srv_obj **out)
 {
     srv_state *st = call->st;
     srv_obj *o = NULL;
+    if (st->nobjects >= st->limits.max_objects)
+        return store_full(call);
     int rv = t->create(call, op, &o);
     if (rv != SM_OK)
         return rv;
+    if (st->nobjects >= st->limits.max_objects) {
+        /* Its create made objects of its own (a condition's rlock) and
+         * took the last room; destroying it gives them back. */
+        rv = store_full(call); /* the count before they are given back */
+        t->destroy(st, o);
+        return rv;
+    }
     o->type = t;
     o->refs = 1;
     o->id = ++st->next_id;

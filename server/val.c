@@ -4,7 +4,9 @@
  * names; val_clear gives both back. Conversions to the wire borrow the
  * stored memory (the reply is packed before the state lock is released).
  * Arithmetic follows Python: int + int stays int (overflow is an error,
- * never a wrap), anything with a double is a double.
+ * never a wrap), anything with a double is a double. Every value from the
+ * wire enters through val_from_wire, which refuses a string or bytes value
+ * over the --max-value limit (SM_ELIMIT).
  * Exported: val_from_wire, val_to_wire, val_to_wire_new, val_clear, val_copy,
  * val_equal, val_add. */
 #include <math.h>
@@ -26,6 +28,15 @@ val_str(srv_val *out, sm_type type, const void *p, size_t len)
     out->u.s.p = s;
     out->u.s.len = len;
     return SM_OK;
+}
+
+/* val_too_long refuses a string or bytes value over --max-value. */
+static int
+val_too_long(srv_call *call, size_t len)
+{
+    return call_fail(call, SM_ELIMIT,
+                     "value is %zu bytes, over the limit of %" PRIu64 " (--max-value)", len,
+                     call->st->limits.max_value);
 }
 
 int
@@ -50,9 +61,15 @@ val_from_wire(srv_call *call, const Smwire__Value *w, srv_val *out)
         out->u.d = w->d;
         return SM_OK;
     case SMWIRE__VALUE__KIND_BYTES:
+        if (w->bytes.len > call->st->limits.max_value)
+            return val_too_long(call, w->bytes.len);
         return val_str(out, SM_BYTES, w->bytes.data, w->bytes.len);
-    case SMWIRE__VALUE__KIND_STR:
-        return val_str(out, SM_STR, w->str, strlen(w->str));
+    case SMWIRE__VALUE__KIND_STR: {
+        size_t len = strlen(w->str);
+        if (len > call->st->limits.max_value)
+            return val_too_long(call, len);
+        return val_str(out, SM_STR, w->str, len);
+    }
     case SMWIRE__VALUE__KIND_REF: {
         if (w->ref == NULL)
             return call_fail(call, SM_EPROTO, "reference without an object");

@@ -140,6 +140,9 @@ srv_park(srv_call *call, srv_obj *obj, srv_wlist *list, srv_waiter **wp)
 {
     srv_state *st = call->st;
     const Smwire__Request *req = call->req;
+    int rv = srv_sess_park_room(call);
+    if (rv != SM_OK)
+        return rv;
     srv_waiter *w = calloc(1, sizeof(*w));
     if (w == NULL)
         return SM_ENOMEM;
