@@ -78,7 +78,8 @@ extern "C" {
     X(ETASK, 25, "the task reported an error")                                               \
     X(EKILLED, 26, "the task killed its worker too many times; not retried")                 \
     X(ECANCELLED, 27, "the task was cancelled before it started")                           \
-    X(EEND, 28, "no more results")
+    X(EEND, 28, "no more results")                                                          \
+    X(EAUTH, 29, "authentication failed")
 
 typedef enum sm_status {
 #define SM_X_(name, num, text) SM_##name = num,
@@ -196,8 +197,25 @@ typedef struct sm_client_opts {
     int64_t call_timeout_ms; /* per call deadline for non-blocking calls; default 10000 */
     int64_t dial_timeout_ms; /* how long sm_client_open waits for a connection; default 5000 */
     int64_t lease_ms;        /* the session's lease, 100 .. 600000; default 5000 */
+    /* The shared secret the server asks for (its --authkey-file). NULL: the
+     * file named by $SYNCMGR_AUTHKEY_FILE, else the text of
+     * $SYNCMGR_AUTHKEY, else none. Copied. */
+    const void *authkey;
+    size_t authkey_len;
+    /* For tls+tcp:// URLs (PEM files). tls_ca_file verifies the server's
+     * certificate (required); tls_cert_file and tls_key_file are this
+     * client's own, for a server that asks for one; tls_server_name is the
+     * DNS name the server's certificate must carry (default: the URL's
+     * host; a URL with an IP address needs it, since the mbedtls under
+     * Debian's nng checks DNS names only: SM_EINVAL without it).
+     * NULL: $SYNCMGR_TLS_CA, $SYNCMGR_TLS_CERT, $SYNCMGR_TLS_KEY,
+     * $SYNCMGR_TLS_SERVER_NAME. */
+    const char *tls_ca_file;
+    const char *tls_cert_file;
+    const char *tls_key_file;
+    const char *tls_server_name;
 } sm_client_opts;
-#define SM_CLIENT_OPTS_INIT {sizeof(sm_client_opts), 10000, 5000, 5000}
+#define SM_CLIENT_OPTS_INIT {sizeof(sm_client_opts), 10000, 5000, 5000, NULL, 0, NULL, NULL, NULL, NULL}
 
 /* A client is one session with the server. The session owns what the
  * client holds there: locks and rlocks, semaphore permits, parked waits,
@@ -217,12 +235,19 @@ typedef struct sm_client_opts {
  * session expired, or whose server restarted, gets SM_ESESSION from every
  * later call; open a new client. */
 
-/* sm_client_open connects to a syncmgrd at url (ipc://PATH, tcp://HOST:PORT)
- * and opens a session.
- * Blocks: until connected, at most opts->dial_timeout_ms, then one round trip.
+/* sm_client_open connects to a syncmgrd at url (ipc://PATH, tcp://HOST:PORT,
+ * tls+tcp://HOST:PORT) and opens a session. With an authkey it proves the
+ * key by an HMAC-SHA256 challenge and checks the server's proof in turn;
+ * every later request then carries a MAC under a key of that session.
+ * Blocks: until connected, at most opts->dial_timeout_ms, then one round
+ *   trip (two with an authkey).
  * Ownership: opts may be NULL (defaults); on SM_OK the caller owns *cp and
  *   releases it with sm_client_close().
- * Returns: SM_OK, SM_EINVAL (bad url or opts), SM_EUNREACHABLE, SM_ENOMEM. */
+ * Returns: SM_OK, SM_EINVAL (bad url or opts, unreadable key or TLS files),
+ *   SM_EUNREACHABLE (no connection; also a TLS handshake refused either
+ *   way), SM_EAUTH (the server wants a key and this one is wrong or
+ *   missing, or this client has a key and the server does not prove it),
+ *   SM_ELIMIT (the server has its --max-sessions sessions live), SM_ENOMEM. */
 SM_API int sm_client_open(sm_client **cp, const char *url, const sm_client_opts *opts);
 
 /* sm_client_close ends the session (giving back what it holds) and closes
@@ -254,6 +279,12 @@ SM_API const char *sm_client_url(const sm_client *c);
  * pointer, a key or name of 0 bytes or over its limit, a malformed value),
  * SM_ENOOBJ (the object, or one a reference value names, is gone),
  * SM_EPROTO, SM_EVERSION, SM_ENOMEM, SM_ELIMIT, SM_EINTERNAL, SM_EFORKED.
+ * SM_ELIMIT is a server limit (syncmgrd's --max-* flags; sm_errdetail()
+ * names it): the call was refused whole and changed nothing. The calls that
+ * can meet one say so below. A string or bytes value longer than
+ * --max-value is SM_ELIMIT wherever it is passed in. A call that would
+ * wait in the server (see "blocking objects") is SM_ELIMIT when its client
+ * already has --max-waits calls waiting there.
  * SM_ETIMEDOUT is only ever the server's answer: the operation's own
  * timeout passed and nothing was done. */
 
@@ -294,6 +325,10 @@ SM_API int sm_manager_stop(sm_manager *m);
  *                                 holds another type is SM_EWRONGTYPE. Named
  *                                 objects live as long as the server.
  *   sm_T_new(c, ..., &p)          create an anonymous object.
+ *                                 Creating one (new, or open of a new name)
+ *                                 is SM_ELIMIT when the server has its
+ *                                 --max-objects objects live; opening or
+ *                                 attaching an existing one still works.
  *   sm_T_attach(c, token, &p)     open an anonymous object another process
  *                                 handed over as sm_T_token(); SM_ENOOBJ if
  *                                 it is gone, SM_EWRONGTYPE if the token is
@@ -328,7 +363,8 @@ SM_API int sm_dict_get(sm_dict *d, const char *key, sm_value *out);
 SM_API int sm_dict_get_or(sm_dict *d, const char *key, const sm_value *dflt, sm_value *out);
 
 /* sm_dict_set stores d[key] = v. Returns: SM_OK, SM_EINVAL, SM_ENOOBJ (v is a
- * reference to an object that is gone). */
+ * reference to an object that is gone), SM_ELIMIT (a new key past the
+ * server's --max-keys, or v longer than --max-value). */
 SM_API int sm_dict_set(sm_dict *d, const char *key, const sm_value *v);
 
 /* sm_dict_del removes key. Returns: SM_OK, SM_ENOKEY, SM_EINVAL. */
@@ -349,7 +385,9 @@ SM_API int sm_dict_values(sm_dict *d, sm_value **valsp, size_t *np);
 SM_API int sm_dict_items(sm_dict *d, char ***keysp, sm_value **valsp, size_t *np);
 
 /* sm_dict_update stores n pairs in one round trip, in order (a later
- * duplicate key wins), all or nothing. Returns: SM_OK, SM_EINVAL, SM_ENOOBJ. */
+ * duplicate key wins), all or nothing. Returns: SM_OK, SM_EINVAL, SM_ENOOBJ,
+ * SM_ELIMIT (its new keys would take d past --max-keys, or a value is
+ * longer than --max-value; no pair is stored). */
 SM_API int sm_dict_update(sm_dict *d, const char *const *keys, const sm_value *vals, size_t n);
 
 /* sm_dict_pop removes key and moves its value into *out (owned). With dflt
@@ -359,7 +397,8 @@ SM_API int sm_dict_pop(sm_dict *d, const char *key, const sm_value *dflt, sm_val
 
 /* sm_dict_setdefault is d.setdefault(key, dflt): stores dflt if key is
  * absent; *out (owned, may be NULL if not wanted) receives the value now
- * stored. */
+ * stored. Returns: SM_OK, SM_EINVAL, SM_ELIMIT (key absent and d has
+ * --max-keys keys, or dflt longer than --max-value). */
 SM_API int sm_dict_setdefault(sm_dict *d, const char *key, const sm_value *dflt, sm_value *out);
 
 /* sm_dict_clear removes every key. */
@@ -369,7 +408,8 @@ SM_API int sm_dict_clear(sm_dict *d);
  * absent key counts as 0 of delta's kind) and returns the new value in *out
  * (may be NULL). An int plus a double gives a double.
  * Returns: SM_OK, SM_EBADVALUE (the stored value or delta is not a number),
- *   SM_EOVERFLOW (int64 overflow; nothing changes), SM_EINVAL. */
+ *   SM_EOVERFLOW (int64 overflow; nothing changes), SM_EINVAL, SM_ELIMIT (key
+ *   absent and d has --max-keys keys). */
 SM_API int sm_dict_incr(sm_dict *d, const char *key, const sm_value *delta, sm_value *out);
 
 /* -------------------------------------------------------------------- list */
@@ -382,6 +422,9 @@ SM_API int sm_list_attach(sm_client *c, const char *token, sm_list **lp);
 SM_API const char *sm_list_token(const sm_list *l);
 SM_API int sm_list_close(sm_list *l);
 
+/* sm_list_append, _extend and _insert grow the list.
+ * Returns: SM_OK, SM_ELIMIT (the list would pass the server's --max-items,
+ *   or a value is longer than --max-value; nothing is added). */
 SM_API int sm_list_append(sm_list *l, const sm_value *v);
 /* sm_list_extend appends n values in one round trip, all or nothing. */
 SM_API int sm_list_extend(sm_list *l, const sm_value *vals, size_t n);
@@ -389,7 +432,8 @@ SM_API int sm_list_extend(sm_list *l, const sm_value *vals, size_t n);
 SM_API int sm_list_insert(sm_list *l, int64_t index, const sm_value *v);
 /* sm_list_get copies l[index] into *out (owned). Returns: SM_OK, SM_ERANGE. */
 SM_API int sm_list_get(sm_list *l, int64_t index, sm_value *out);
-/* sm_list_set stores l[index] = v. Returns: SM_OK, SM_ERANGE. */
+/* sm_list_set stores l[index] = v. Returns: SM_OK, SM_ERANGE, SM_ELIMIT (v
+ * longer than --max-value). */
 SM_API int sm_list_set(sm_list *l, int64_t index, const sm_value *v);
 /* sm_list_pop removes l[index] (-1: the last) into *out (owned, may be NULL).
  * Returns: SM_OK, SM_ERANGE (also for an empty list). */
@@ -421,7 +465,8 @@ SM_API const char *sm_var_token(const sm_var *v);
 SM_API int sm_var_close(sm_var *v);
 
 /* init may be NULL (SM_NIL) in open and new; open ignores it when the name
- * exists. */
+ * exists. sm_var_set, sm_var_cas and an init longer than the server's
+ * --max-value are SM_ELIMIT (nothing stored). */
 SM_API int sm_var_get(sm_var *v, sm_value *out);
 SM_API int sm_var_set(sm_var *v, const sm_value *val);
 /* sm_var_add atomically adds delta (SM_INT or SM_DOUBLE) and returns the new
@@ -461,7 +506,8 @@ SM_API size_t sm_array_len(const sm_array *a);
 
 SM_API int sm_array_get(sm_array *a, int64_t index, sm_value *out);
 SM_API int sm_array_set(sm_array *a, int64_t index, const sm_value *v);
-/* sm_array_get_slice copies a[start:stop]; free with sm_values_free. */
+/* sm_array_get_slice copies a[start:stop]; free with sm_values_free. A
+ * slice of more than 1,048,576 elements is SM_ELIMIT: read it in parts. */
 SM_API int sm_array_get_slice(sm_array *a, int64_t start, int64_t stop, sm_value **valsp,
                               size_t *np);
 /* sm_array_set_slice stores n values at start..start+n-1, all or nothing.
@@ -481,6 +527,8 @@ SM_API int sm_ns_attach(sm_client *c, const char *token, sm_ns **np);
 SM_API const char *sm_ns_token(const sm_ns *ns);
 SM_API int sm_ns_close(sm_ns *ns);
 
+/* sm_ns_set: SM_ELIMIT for a new attribute past the server's --max-keys,
+ * or v longer than --max-value. */
 SM_API int sm_ns_set(sm_ns *ns, const char *attr, const sm_value *v);
 /* sm_ns_get: SM_ENOKEY when the attribute is not set. */
 SM_API int sm_ns_get(sm_ns *ns, const char *attr, sm_value *out);
@@ -497,8 +545,12 @@ SM_API int sm_ns_list(sm_ns *ns, char ***namesp, size_t *np);
  * answer at once; SM_WAIT_FOREVER: no bound). Waiters are served first come
  * first served. The client's call deadline is added on top of timeout_ms,
  * so the transport never gives up before the operation does. A negative
- * timeout other than SM_WAIT_FOREVER is SM_EINVAL. These proxies have the
- * same open/new/attach/token/close set as the objects above.
+ * timeout other than SM_WAIT_FOREVER is SM_EINVAL. A call that would have
+ * to wait is SM_ELIMIT instead, answered at once with nothing done (no
+ * lock released, no barrier broken), when its client already has the
+ * server's --max-waits calls waiting; the blocking calls below can all
+ * return it. These proxies have the same open/new/attach/token/close set
+ * as the objects above.
  *
  * Ownership of a lock or rlock is per thread of a client: another thread of
  * the same process, or another process, is another owner. */
@@ -515,8 +567,9 @@ SM_API int sm_lock_close(sm_lock *l);
  * Blocks: until acquired or timed out, in the server.
  * Returns: SM_OK, SM_EOWNERDEAD (acquired: success, but the previous holder's
  *   session ended while holding it, so what it protects may need repair),
- *   SM_ETIMEDOUT (not acquired; also for SM_NOWAIT on a held lock). A lock is
- *   not re-entrant: its holder waits like anyone else. */
+ *   SM_ETIMEDOUT (not acquired; also for SM_NOWAIT on a held lock),
+ *   SM_ELIMIT (it would wait, and the client has --max-waits waiting). A
+ *   lock is not re-entrant: its holder waits like anyone else. */
 SM_API int sm_lock_acquire(sm_lock *l, int64_t timeout_ms);
 /* sm_lock_acquire_fenced is sm_lock_acquire that also sets *fence (on SM_OK
  * and SM_EOWNERDEAD) to the grant's fencing token: larger than any token
@@ -537,8 +590,8 @@ SM_API int sm_rlock_new(sm_client *c, sm_rlock **lp);
 SM_API int sm_rlock_attach(sm_client *c, const char *token, sm_rlock **lp);
 SM_API const char *sm_rlock_token(const sm_rlock *l);
 SM_API int sm_rlock_close(sm_rlock *l);
-/* Returns: SM_OK, SM_EOWNERDEAD, SM_ETIMEDOUT. A nested acquire by the
- * holder keeps the fencing token of the first. */
+/* Returns: SM_OK, SM_EOWNERDEAD, SM_ETIMEDOUT, SM_ELIMIT (--max-waits). A
+ * nested acquire by the holder keeps the fencing token of the first. */
 SM_API int sm_rlock_acquire(sm_rlock *l, int64_t timeout_ms);
 SM_API int sm_rlock_acquire_fenced(sm_rlock *l, int64_t timeout_ms, uint64_t *fence);
 /* Returns: SM_OK, SM_ENOTOWNER. */
@@ -556,7 +609,8 @@ SM_API int sm_sem_new(sm_client *c, int64_t value, bool bounded, sm_sem **sp);
 SM_API int sm_sem_attach(sm_client *c, const char *token, sm_sem **sp);
 SM_API const char *sm_sem_token(const sm_sem *s);
 SM_API int sm_sem_close(sm_sem *s);
-/* sm_sem_acquire takes one permit. Returns: SM_OK, SM_ETIMEDOUT. */
+/* sm_sem_acquire takes one permit. Returns: SM_OK, SM_ETIMEDOUT, SM_ELIMIT
+ * (--max-waits). */
 SM_API int sm_sem_acquire(sm_sem *s, int64_t timeout_ms);
 /* sm_sem_release gives back n permits (n >= 1), waking waiters in order.
  * Returns: SM_OK, SM_EINVAL, SM_EOVERFLOW (bounded, or past INT64_MAX;
@@ -586,7 +640,8 @@ SM_API int sm_cond_release(sm_cond *cv);
  * on timeout. *notified (may be NULL) is false when the timeout passed.
  * Returns: SM_OK (the lock is held again), SM_EOWNERDEAD (held again, and
  * a holder meanwhile died holding it), SM_ENOTOWNER (the caller did not hold
- * the lock; nothing happened). */
+ * the lock; nothing happened), SM_ELIMIT (--max-waits; the lock is still
+ * held, nothing happened). */
 SM_API int sm_cond_wait(sm_cond *cv, int64_t timeout_ms, bool *notified);
 /* sm_cond_notify wakes up to n waiters (n >= 1), the longest waiting first;
  * sm_cond_notify_all wakes them all. The caller must hold the lock.
@@ -605,7 +660,7 @@ SM_API int sm_event_set(sm_event *e);
 SM_API int sm_event_clear(sm_event *e);
 SM_API int sm_event_is_set(sm_event *e, bool *out);
 /* sm_event_wait waits until the event is set or timeout_ms passes; *was_set
- * (may be NULL) says which. Returns: SM_OK. */
+ * (may be NULL) says which. Returns: SM_OK, SM_ELIMIT (--max-waits). */
 SM_API int sm_event_wait(sm_event *e, int64_t timeout_ms, bool *was_set);
 
 /* ----------------------------------------------------------------- barrier */
@@ -620,7 +675,8 @@ SM_API int sm_barrier_close(sm_barrier *b);
  * them all; *index (may be NULL) is the caller's arrival order,
  * 0 .. parties-1. A wait that times out breaks the barrier for everyone,
  * as in Python. Returns: SM_OK, SM_EBROKEN (broken before or while
- * waiting, including by this caller's own timeout). */
+ * waiting, including by this caller's own timeout), SM_ELIMIT (--max-waits;
+ * the barrier is not broken). */
 SM_API int sm_barrier_wait(sm_barrier *b, int64_t timeout_ms, int64_t *index);
 /* sm_barrier_abort breaks the barrier: waiters get SM_EBROKEN. */
 SM_API int sm_barrier_abort(sm_barrier *b);
@@ -644,10 +700,13 @@ SM_API const char *sm_queue_token(const sm_queue *q);
 SM_API int sm_queue_close(sm_queue *q);
 /* sm_queue_put appends v, waiting up to timeout_ms for room.
  * Returns: SM_OK, SM_EFULL (no room in time; also SM_NOWAIT on a full
- * queue), SM_EINVAL. */
+ * queue), SM_EINVAL, SM_ELIMIT (the queue holds the server's --max-items
+ * items: refused at once, never waiting; v longer than --max-value; or a
+ * full bounded queue and --max-waits). */
 SM_API int sm_queue_put(sm_queue *q, const sm_value *v, int64_t timeout_ms);
 /* sm_queue_get takes the oldest item into *out (owned), waiting up to
- * timeout_ms for one. Returns: SM_OK, SM_EEMPTY (none in time). */
+ * timeout_ms for one. Returns: SM_OK, SM_EEMPTY (none in time), SM_ELIMIT
+ * (--max-waits). */
 SM_API int sm_queue_get(sm_queue *q, int64_t timeout_ms, sm_value *out);
 /* sm_queue_info reads the size, maxsize (0: unbounded) and the unfinished
  * count (joinable; 0 otherwise); any output may be NULL. empty is size == 0,
@@ -657,7 +716,8 @@ SM_API int sm_queue_info(sm_queue *q, int64_t *size, int64_t *maxsize, int64_t *
  * Returns: SM_OK, SM_EINVAL (not joinable, or more calls than puts). */
 SM_API int sm_queue_task_done(sm_queue *q);
 /* sm_queue_join waits until every item put has been marked done.
- * Returns: SM_OK, SM_ETIMEDOUT, SM_EINVAL (not joinable). */
+ * Returns: SM_OK, SM_ETIMEDOUT, SM_EINVAL (not joinable), SM_ELIMIT
+ * (--max-waits). */
 SM_API int sm_queue_join(sm_queue *q, int64_t timeout_ms);
 
 /* -------------------------------------------------------------------- pool
@@ -766,8 +826,10 @@ SM_API int sm_pool_close(sm_pool *p);
  * Returns: SM_OK (every input SM_OK); the status of the first failed
  *   input, with sm_errdetail() "input 7 of 10: <message>"; SM_EINVAL;
  *   SM_ENOTFOUND (workers are in the pool and none has the task; with no
- *   worker at all the tasks wait for one); or a transport status, after
- *   which the results are not filled (every result is cleared). */
+ *   worker at all the tasks wait for one); SM_ELIMIT (the pool's queued
+ *   tasks would pass the server's --max-items, or an input is longer than
+ *   --max-value: none of its tasks stays queued); or a transport status,
+ *   after which the results are not filled (every result is cleared). */
 SM_API int sm_pool_map(sm_pool *p, const char *task, const sm_bytes *inputs, size_t n,
                        sm_result *results, const sm_map_opts *opts);
 /* sm_pool_starmap is sm_pool_map with an argument list per input. */
@@ -776,7 +838,8 @@ SM_API int sm_pool_starmap(sm_pool *p, const char *task, const sm_args *inputs, 
 
 /* sm_pool_imap submits every input at once and returns an iterator giving
  * outcomes in input order; sm_pool_imap_unordered gives them as they
- * finish. The inputs are copied. */
+ * finish. The inputs are copied. Returns: SM_OK, SM_EINVAL, SM_ENOTFOUND,
+ * SM_ELIMIT (as sm_pool_map; nothing stays queued). */
 SM_API int sm_pool_imap(sm_pool *p, const char *task, const sm_bytes *inputs, size_t n,
                         const sm_map_opts *opts, sm_imap **itp);
 SM_API int sm_pool_imap_unordered(sm_pool *p, const char *task, const sm_bytes *inputs,
@@ -785,7 +848,8 @@ SM_API int sm_pool_imap_unordered(sm_pool *p, const char *task, const sm_bytes *
  * NULL) is its input's index, *r (owned) its outcome.
  * Returns: SM_OK (look at r->status for the task's outcome), SM_EEND
  *   (every outcome was given), SM_ETIMEDOUT (none in time; call again),
- *   or a transport status. */
+ *   SM_ELIMIT (it would wait, and the client has --max-waits waiting), or a
+ *   transport status. */
 SM_API int sm_imap_next(sm_imap *it, int64_t timeout_ms, size_t *index, sm_result *r);
 /* sm_imap_free cancels the iterator's queued tasks and drops outcomes not
  * yet taken. */
@@ -796,11 +860,13 @@ SM_API void sm_imap_free(sm_imap *it);
  * *r is untouched). */
 SM_API int sm_pool_apply(sm_pool *p, const char *task, const sm_bytes *argv, int argc,
                          const sm_map_opts *opts, sm_result *r);
-/* sm_pool_apply_async submits it and returns at once with a future. */
+/* sm_pool_apply_async submits it and returns at once with a future.
+ * Returns: SM_OK, SM_EINVAL, SM_ENOTFOUND, SM_ELIMIT (as sm_pool_map). */
 SM_API int sm_pool_apply_async(sm_pool *p, const char *task, const sm_bytes *argv, int argc,
                                const sm_map_opts *opts, sm_future **fp);
 /* sm_future_wait waits up to timeout_ms for the outcome.
- * Returns: SM_OK (it has an outcome), SM_ETIMEDOUT, transport statuses. */
+ * Returns: SM_OK (it has an outcome), SM_ETIMEDOUT, SM_ELIMIT (--max-waits),
+ * transport statuses. */
 SM_API int sm_future_wait(sm_future *f, int64_t timeout_ms);
 /* sm_future_ready: *ready says whether the outcome is in (one round trip
  * unless it already is). */

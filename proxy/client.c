@@ -11,8 +11,10 @@
  * (SM_EUNREACHABLE) from a slow server (SM_ETIMEDOUT).
  * Exported: sm_client_open, sm_client_close, sm_client_set_timeout,
  * sm_client_url, smi_call. */
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -21,8 +23,10 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 #include <nng/supplemental/util/platform.h>
 
+#include "auth.h"
 #include "smi.h"
 
 typedef struct smi_ctx {
@@ -54,7 +58,23 @@ struct sm_client {
     bool stopping; /* under mtx */
     bool lost;     /* the server said SM_ESESSION; atomic */
     nng_thread *heartbeat;
+    uint8_t *authkey; /* NULL: none */
+    size_t authkey_len;
+    bool keyed;                /* requests carry a MAC under skey */
+    uint8_t skey[SMAUTH_MAC];
 };
+
+/* client_free_mem frees what the client allocated for itself. */
+static void
+client_free_mem(sm_client *c)
+{
+    if (c->authkey != NULL)
+        memset(c->authkey, 0, c->authkey_len);
+    free(c->authkey);
+    memset(c->skey, 0, sizeof(c->skey));
+    free(c->url);
+    free(c);
+}
 
 /* Resends of one call after its connection dropped, at most. A server that
  * drops every connection (say, a request over its size limit) must not
@@ -203,19 +223,70 @@ client_close_socket(sm_client *c)
     return true;
 }
 
-/* client_session_open opens this client's session (seq 0). */
+/* client_challenge asks the server for an authkey challenge (AUTH_HELLO)
+ * and fills so with both nonces and our proof. */
+static int
+client_challenge(sm_client *c, Smwire__SessionOpen *so, uint8_t cnonce[SMAUTH_NONCE],
+                 uint8_t snonce[SMAUTH_NONCE], uint8_t proof[SMAUTH_MAC])
+{
+    Smwire__Request req = SMWIRE__REQUEST__INIT;
+    Smwire__AuthHello hello = SMWIRE__AUTH_HELLO__INIT;
+    Smwire__Reply *rep;
+    if (!smauth_random(cnonce, SMAUTH_NONCE))
+        return smi_fail(SM_EINTERNAL, "no randomness for the handshake");
+    hello.client_nonce.data = cnonce;
+    hello.client_nonce.len = SMAUTH_NONCE;
+    req.op_case = SMWIRE__REQUEST__OP_AUTH_HELLO;
+    req.auth_hello = &hello;
+    int rv = smi_call(c, &req, 0, &rep);
+    if (rv == SM_EPROTO) /* a server from before the handshake */
+        return smi_fail(SM_EAUTH, "the server does not authenticate clients (no authkey there)");
+    if (rv != SM_OK)
+        return rv;
+    bool ok = rep->challenge.len == SMAUTH_NONCE;
+    if (ok)
+        memcpy(snonce, rep->challenge.data, SMAUTH_NONCE);
+    smwire__reply__free_unpacked(rep, NULL);
+    if (!ok)
+        return smi_fail(SM_EAUTH, "the server does not authenticate clients (no authkey there)");
+    smauth_client_proof(c->authkey, c->authkey_len, snonce, cnonce, proof);
+    so->client_nonce.data = cnonce;
+    so->client_nonce.len = SMAUTH_NONCE;
+    so->server_nonce.data = snonce;
+    so->server_nonce.len = SMAUTH_NONCE;
+    so->proof.data = proof;
+    so->proof.len = SMAUTH_MAC;
+    return SM_OK;
+}
+
+/* client_session_open opens this client's session (seq 0): with an
+ * authkey, after a challenge, and checking the server's proof. */
 static int
 client_session_open(sm_client *c)
 {
     Smwire__Request req = SMWIRE__REQUEST__INIT;
     Smwire__SessionOpen so = SMWIRE__SESSION_OPEN__INIT;
     Smwire__Reply *rep;
+    uint8_t cnonce[SMAUTH_NONCE], snonce[SMAUTH_NONCE], proof[SMAUTH_MAC];
+    int rv;
     so.lease_ms = c->lease_ms;
+    if (c->authkey != NULL && (rv = client_challenge(c, &so, cnonce, snonce, proof)) != SM_OK)
+        return rv;
     req.op_case = SMWIRE__REQUEST__OP_SESSION_OPEN;
     req.session_open = &so;
-    int rv = smi_call(c, &req, 0, &rep);
+    rv = smi_call(c, &req, 0, &rep);
     if (rv != SM_OK)
         return rv;
+    if (c->authkey != NULL) {
+        uint8_t want[SMAUTH_MAC];
+        smauth_server_proof(c->authkey, c->authkey_len, snonce, cnonce, want);
+        if (rep->proof.len != SMAUTH_MAC || !smauth_equal(want, rep->proof.data, SMAUTH_MAC)) {
+            smwire__reply__free_unpacked(rep, NULL);
+            return smi_fail(SM_EAUTH, "the server did not prove the authkey");
+        }
+        smauth_session_key(c->authkey, c->authkey_len, snonce, cnonce, c->skey);
+        c->keyed = true;
+    }
     c->session = rep->session;
     smwire__reply__free_unpacked(rep, NULL);
     return c->session != 0 ? SM_OK : smi_fail(SM_EPROTO, "session opened without an id");
@@ -267,6 +338,54 @@ sm_client_session(const sm_client *c, uint64_t *id)
     return SM_OK;
 }
 
+/* opt_or_env is the option, else the environment variable, else NULL. */
+static const char *
+opt_or_env(const char *opt, const char *var)
+{
+    const char *v = opt != NULL ? opt : getenv(var);
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* client_tls gives the dialer its TLS configuration: the server's
+ * certificate is checked against the CA and the server name (default: the
+ * URL's host). */
+static int
+client_tls(sm_client *c, const sm_client_opts *o)
+{
+    char err[300], host[256];
+    const char *name = opt_or_env(o->tls_server_name, "SYNCMGR_TLS_SERVER_NAME");
+    if (name == NULL) { /* tls+tcp://HOST:PORT or tls+tcp://[V6]:PORT */
+        const char *h = strstr(c->url, "://");
+        h = h != NULL ? h + 3 : c->url;
+        size_t n = *h == '[' ? strcspn(h + 1, "]") : strcspn(h, ":/");
+        if (*h == '[')
+            h++;
+        snprintf(host, sizeof(host), "%.*s", (int)(n < sizeof(host) ? n : sizeof(host) - 1), h);
+        name = host;
+        /* The mbedtls under Debian's nng (2.28) matches a name against a
+         * certificate's DNS names only, never its IP addresses: say so now
+         * rather than fail every handshake. */
+        unsigned char ab[16];
+        if (inet_pton(AF_INET, host, ab) == 1 || inet_pton(AF_INET6, host, ab) == 1)
+            return smi_fail(SM_EINVAL,
+                            "TLS to an IP address (%s) needs tls_server_name (or "
+                            "$SYNCMGR_TLS_SERVER_NAME): a DNS name in the server's certificate; "
+                            "this mbedtls cannot check IP addresses",
+                            host);
+    }
+    nng_tls_config *cfg = smauth_tls_config(
+        false, opt_or_env(o->tls_ca_file, "SYNCMGR_TLS_CA"),
+        opt_or_env(o->tls_cert_file, "SYNCMGR_TLS_CERT"),
+        opt_or_env(o->tls_key_file, "SYNCMGR_TLS_KEY"), name, err, sizeof(err));
+    if (cfg == NULL)
+        return smi_fail(SM_EINVAL, "%s", err);
+    int rv = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, cfg);
+    nng_tls_config_free(cfg); /* the dialer holds its own reference */
+    if (rv != 0)
+        return smi_fail(SM_EINVAL, "TLS for %s: %s", c->url, nng_strerror(rv));
+    return SM_OK;
+}
+
 int
 sm_client_open(sm_client **cp, const char *url, const sm_client_opts *opts)
 {
@@ -295,6 +414,27 @@ sm_client_open(sm_client **cp, const char *url, const sm_client_opts *opts)
     sm_client *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return SM_ENOMEM;
+    char err[300];
+    if (o.authkey != NULL) {
+        if (o.authkey_len == 0 || o.authkey_len > SMAUTH_KEY_MAX) {
+            free(c);
+            return smi_fail(SM_EINVAL, "authkey_len %zu is not in 1..%d", o.authkey_len,
+                            SMAUTH_KEY_MAX);
+        }
+        c->authkey = malloc(o.authkey_len);
+        if (c->authkey == NULL) {
+            free(c);
+            return SM_ENOMEM;
+        }
+        memcpy(c->authkey, o.authkey, o.authkey_len);
+        c->authkey_len = o.authkey_len;
+    } else {
+        c->authkey = smauth_key_from_env(&c->authkey_len, err, sizeof(err));
+        if (c->authkey == NULL && err[0] != '\0') {
+            free(c);
+            return smi_fail(SM_EINVAL, "%s", err);
+        }
+    }
     c->call_timeout_ms = o.call_timeout_ms;
     c->lease_ms = o.lease_ms;
     c->url = strdup(url);
@@ -321,6 +461,8 @@ sm_client_open(sm_client **cp, const char *url, const sm_client_opts *opts)
         rv = smi_fail(SM_EINVAL, "cannot dial '%s': %s", url, nng_strerror(rv));
         goto fail_sock;
     }
+    if (strncmp(url, "tls+", 4) == 0 && (rv = client_tls(c, &o)) != SM_OK)
+        goto fail_sock;
     /* Non-blocking: the dialer keeps trying (and later reconnects) in the
      * background; we wait for the first connection ourselves. */
     rv = nng_dialer_start(c->dialer, NNG_FLAG_NONBLOCK);
@@ -365,8 +507,7 @@ fail_alloc:
         nng_cv_free(c->cv);
     if (c->mtx != NULL)
         nng_mtx_free(c->mtx);
-    free(c->url);
-    free(c);
+    client_free_mem(c);
     return rv;
 }
 
@@ -382,8 +523,7 @@ sm_client_close(sm_client *c)
             c->idle = x->next;
             free(x);
         }
-        free(c->url);
-        free(c);
+        client_free_mem(c);
         return;
     }
     /* Stop renewing, then end the session so that the server gives back at
@@ -416,8 +556,7 @@ sm_client_close(sm_client *c)
         return; /* nng's close hung: c stays with the thread that holds it */
     nng_cv_free(c->cv);
     nng_mtx_free(c->mtx);
-    free(c->url);
-    free(c);
+    client_free_mem(c);
 }
 
 int
@@ -519,13 +658,18 @@ client_roundtrip(sm_client *c, Smwire__Request *req, int64_t wait_ms, nng_durati
     nng_mtx_unlock(c->mtx);
 
     size_t size = smwire__request__get_packed_size(req);
-    uint8_t *bytes = malloc(size ? size : 1);
+    bool keyed = c->keyed && req->session != 0;
+    uint8_t *bytes = malloc(size + (keyed ? SMAUTH_TRAILER : 0) + 1);
     Smwire__Reply *rep = NULL;
     if (bytes == NULL) {
         rv = SM_ENOMEM;
         goto out;
     }
     smwire__request__pack(req, bytes);
+    if (keyed) { /* the MAC: the last field, over every byte before it */
+        smauth_trailer(c->skey, bytes, size, bytes + size);
+        size += SMAUTH_TRAILER;
+    }
     nng_time end = deadline == NNG_DURATION_INFINITE ? 0 : nng_clock() + (nng_time)deadline;
 
     for (int attempt = 0;; attempt++) {

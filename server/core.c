@@ -54,7 +54,9 @@ core_build_table(void)
 int
 srv_state_init(srv_state *st)
 {
+    static const srv_limits defaults = SRV_LIMITS_DEFAULT;
     memset(st, 0, sizeof(*st));
+    st->limits = defaults;
     pthread_once(&core_once, core_build_table);
     if (pthread_mutex_init(&st->lock, NULL) != 0)
         return SM_ENOMEM;
@@ -69,6 +71,7 @@ srv_state_fini(srv_state *st)
     st->hooks.release = NULL;
     store_fini(st);
     srv_waiters_fini(st);
+    srv_auth_fini(st);
     pthread_mutex_destroy(&st->lock);
 }
 
@@ -256,6 +259,13 @@ check_key(srv_call *call, const char *key, size_t max)
 
 /* ----------------------------------------------------------------- dispatch */
 
+/* core_unpin drops the reference core_dispatch took for one operation. */
+static void
+core_unpin(srv_state *st, void *arg)
+{
+    obj_decref(st, arg);
+}
+
 static int
 core_dispatch(srv_call *call)
 {
@@ -271,6 +281,14 @@ core_dispatch(srv_call *call)
      * body is present exactly when that pointer is non-NULL. */
     if (req->open == NULL)
         return call_fail(call, SM_EPROTO, "operation without its body");
+    if (oc == SMWIRE__REQUEST__OP_AUTH_HELLO)
+        return srv_auth_hello(call);
+    /* With an authkey, everything after the handshake carries a MAC. */
+    if (call->st->auth.key != NULL && oc != SMWIRE__REQUEST__OP_SESSION_OPEN) {
+        int arv = srv_auth_request(call);
+        if (arv != SM_OK)
+            return arv;
+    }
     if (oc == SMWIRE__REQUEST__OP_SESSION_OPEN || oc == SMWIRE__REQUEST__OP_SESSION_PING ||
         oc == SMWIRE__REQUEST__OP_SESSION_CLOSE)
         return srv_sess_op(call);
@@ -305,6 +323,15 @@ core_dispatch(srv_call *call)
         return store_op_release(call, obj);
     if (obj->type != type)
         return call_fail(call, SM_EWRONGTYPE, "%s on a %s", op->name, obj->type->name);
+    /* The operation may drop the last reference to its own object (a dict
+     * held only by a value inside itself, deleted): keep the object until
+     * the reply is packed, so neither the handler nor the reply touches
+     * freed memory. */
+    obj_incref(obj);
+    if (call_defer(call, core_unpin, obj) != SM_OK) {
+        obj_decref(call->st, obj);
+        return SM_ENOMEM;
+    }
     return op->fn(call, obj);
 }
 
@@ -324,6 +351,8 @@ srv_handle_into(srv_state *st, const uint8_t *data, size_t len, srv_alloc_fn all
     call.cached_len = 0;
     call.remember = false;
     call.trash = NULL;
+    call.raw = data;
+    call.rawlen = len;
     call.defer = NULL;
     call.defer_tail = &call.defer;
     call.detail[0] = '\0';

@@ -6,6 +6,7 @@
  * nng_close can hang while clients keep sending (NNG-NOTES item 7), and a
  * manager told to stop must stop.
  * Exported: main. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "net.h"
 
 #define MAIN_STOP_WATCHDOG_S 5
@@ -24,16 +26,43 @@ main_usage(FILE *f)
     fprintf(f,
             "usage: syncmgrd [options]\n"
             "\n"
-            "The syncmgr manager: hosts shared dicts, lists, vars, arrays and namespaces\n"
-            "and serves them to libsyncmgr clients over nng request/reply.\n"
+            "The syncmgr manager: hosts shared objects (dicts, lists, values, arrays,\n"
+            "namespaces, locks, semaphores, conditions, events, barriers, queues) and\n"
+            "task pools, and serves them to libsyncmgr clients over nng request/reply.\n"
             "\n"
-            "  --listen URL       listen on URL (repeatable): ipc:///path/to/sock or\n"
-            "                     tcp://HOST:PORT (port 0 picks a free one).\n"
-            "                     Default: ipc:///tmp/syncmgrd.sock\n"
-            "  --max-msg BYTES    largest request accepted; a larger one drops its\n"
-            "                     connection (default 16777216)\n"
+            "  --listen URL       listen on URL (repeatable): ipc:///path/to/sock,\n"
+            "                     tcp://HOST:PORT (port 0 picks a free one) or\n"
+            "                     tls+tcp://HOST:PORT. Default: ipc:///tmp/syncmgrd.sock\n"
+            "\n"
+            "Security:\n"
+            "  --authkey-file F   clients must prove this shared secret (the file's\n"
+            "                     bytes, less a trailing newline) by an HMAC-SHA256\n"
+            "                     challenge, and sign every request with it. Without\n"
+            "                     this flag: $SYNCMGR_AUTHKEY_FILE, else the text of\n"
+            "                     $SYNCMGR_AUTHKEY. Never give a key on the command line.\n"
+            "  --insecure         allow listening beyond loopback and ipc:// with no\n"
+            "                     authkey (and no TLS client certificates); without it\n"
+            "                     such a --listen is refused\n"
+            "  --tls-cert F       this server's certificate (PEM), for tls+tcp://\n"
+            "  --tls-key F        its private key (PEM)\n"
+            "  --tls-ca F         require client certificates signed by this CA (PEM)\n"
+            "\n"
+            "  --max-msg BYTES    largest request accepted, nng's 4-byte header\n"
+            "                     included; a larger one drops its connection\n"
+            "                     (default 16777216)\n"
             "  --contexts N       receiving contexts, i.e. requests handled at once\n"
             "                     (default 16)\n"
+            "\n"
+            "Limits (exceeding one answers SM_ELIMIT and changes nothing):\n"
+            "  --max-value BYTES  one string or bytes value (default 8388608)\n"
+            "  --max-keys N       keys per dict or namespace (default 10000000)\n"
+            "  --max-items N      items per list or queue, queued tasks per pool\n"
+            "                     (default 10000000)\n"
+            "  --max-objects N    live objects (default 1000000)\n"
+            "  --max-sessions N   live sessions, i.e. clients (default 10000)\n"
+            "  --max-waits N      requests one session may have waiting in the server\n"
+            "                     (default 10000)\n"
+            "\n"
             "  --log-level LEVEL  debug, info, notice (default), warn or none; the log\n"
             "                     goes to stderr, one line per event\n"
             "  --ready-fd FD      once listening, write each bound URL and then an empty\n"
@@ -53,6 +82,29 @@ main_watchdog(int sig)
     ssize_t w = write(2, msg, sizeof(msg) - 1);
     (void)w;
     _exit(0);
+}
+
+/* main_local_url: ipc://, inproc:// or a loopback tcp address. */
+static bool
+main_local_url(const char *url)
+{
+    if (strncmp(url, "ipc://", 6) == 0 || strncmp(url, "inproc://", 9) == 0)
+        return true;
+    const char *h = strstr(url, "://");
+    if (h == NULL)
+        return false;
+    h += 3;
+    if (strncmp(h, "localhost:", 10) == 0 || strncmp(h, "[::1]:", 6) == 0)
+        return true;
+    /* An IPv4 literal in 127.0.0.0/8, not a name that starts with "127." */
+    char host[INET_ADDRSTRLEN];
+    size_t n = strcspn(h, ":");
+    struct in_addr a;
+    if (n == 0 || n >= sizeof(host))
+        return false;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    return inet_pton(AF_INET, host, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127;
 }
 
 /* main_parse_size reads a positive decimal number; false if it is not one. */
@@ -75,8 +127,22 @@ main(int argc, char **argv)
         {"listen", required_argument, NULL, 'l'},  {"max-msg", required_argument, NULL, 'm'},
         {"contexts", required_argument, NULL, 'c'}, {"log-level", required_argument, NULL, 'L'},
         {"ready-fd", required_argument, NULL, 'r'}, {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},
+        {"max-value", required_argument, NULL, 1000}, {"max-keys", required_argument, NULL, 1001},
+        {"max-items", required_argument, NULL, 1002},
+        {"max-objects", required_argument, NULL, 1003},
+        {"max-sessions", required_argument, NULL, 1004},
+        {"max-waits", required_argument, NULL, 1005},
+        {"authkey-file", required_argument, NULL, 'k'}, {"insecure", no_argument, NULL, 'I'},
+        {"tls-cert", required_argument, NULL, 'C'},     {"tls-key", required_argument, NULL, 'K'},
+        {"tls-ca", required_argument, NULL, 'A'},       {NULL, 0, NULL, 0},
     };
+    const char *authkey_file = NULL;
+    bool insecure = false;
+    srv_limits limits = SRV_LIMITS_DEFAULT;
+    uint64_t *const limit_of[] = {&limits.max_value,   &limits.max_keys,
+                                  &limits.max_items,   &limits.max_objects,
+                                  &limits.max_sessions, &limits.max_waits};
     const char **urls = calloc((size_t)argc + 1, sizeof(*urls));
     net_opts no = {.urls = urls, .max_msg = 16u * 1024 * 1024, .nctx = 16};
     int ready_fd = -1, opt;
@@ -116,6 +182,35 @@ main(int argc, char **argv)
             }
             ready_fd = (int)sz;
             break;
+        case 1000:
+        case 1001:
+        case 1002:
+        case 1003:
+        case 1004:
+        case 1005:
+            if (!main_parse_size(optarg, &sz)) {
+                fprintf(stderr, "syncmgrd: --%s wants a positive number\n",
+                        longopts[opt - 1000 + 7].name);
+                free(urls);
+                return 2;
+            }
+            *limit_of[opt - 1000] = sz;
+            break;
+        case 'k':
+            authkey_file = optarg;
+            break;
+        case 'I':
+            insecure = true;
+            break;
+        case 'C':
+            no.tls_cert = optarg;
+            break;
+        case 'K':
+            no.tls_key = optarg;
+            break;
+        case 'A':
+            no.tls_ca = optarg;
+            break;
         case 'V':
             printf("syncmgrd %d.%d.%d\n", SM_VERSION_MAJOR, SM_VERSION_MINOR, SM_VERSION_PATCH);
             free(urls);
@@ -137,6 +232,29 @@ main(int argc, char **argv)
     }
     if (no.nurls == 0)
         urls[no.nurls++] = "ipc:///tmp/syncmgrd.sock";
+
+    char err[300];
+    size_t klen = 0;
+    uint8_t *key = authkey_file != NULL
+                       ? smauth_key_load(authkey_file, NULL, &klen, err, sizeof(err))
+                       : smauth_key_from_env(&klen, err, sizeof(err));
+    if (key == NULL && err[0] != '\0') {
+        fprintf(stderr, "syncmgrd: %s\n", err);
+        free(urls);
+        return 2;
+    }
+    for (size_t i = 0; key == NULL && !insecure && i < no.nurls; i++) {
+        bool certs = strncmp(urls[i], "tls+", 4) == 0 && no.tls_ca != NULL;
+        if (!main_local_url(urls[i]) && !certs) {
+            fprintf(stderr,
+                    "syncmgrd: refusing to listen on %s with no authkey: anyone who can reach it\n"
+                    "could use every object. Give --authkey-file (or $SYNCMGR_AUTHKEY_FILE),\n"
+                    "require TLS client certificates (--tls-ca), or say --insecure.\n",
+                    urls[i]);
+            free(urls);
+            return 2;
+        }
+    }
 
     /* Before any nng call, so that nng's threads inherit the mask. */
     sigset_t stopset;
@@ -160,6 +278,22 @@ main(int argc, char **argv)
     if (srv_state_init(&st) != SM_OK) {
         free(urls);
         return 1;
+    }
+    st.limits = limits;
+    if (key != NULL) {
+        int krv = srv_auth_set_key(&st, key, klen);
+        memset(key, 0, klen);
+        free(key);
+        if (krv != SM_OK) {
+            srv_state_fini(&st);
+            free(urls);
+            return 1;
+        }
+        srv_log(SRV_LOG_NOTICE, "authkey set: every client proves it (HMAC-SHA256)");
+    } else {
+        srv_log(SRV_LOG_NOTICE, "no authkey: any client that reaches a listener is served%s",
+                insecure ? " (--insecure)"
+                         : "; listening only on ipc://, loopback or TLS with client certificates");
     }
     if (net_start(&net, &st, &no, ready) != SM_OK) {
         srv_state_fini(&st);

@@ -30,8 +30,10 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/tls/tls.h>
 #include <nng/transport/ipc/ipc.h>
 
+#include "auth.h"
 #include "net.h"
 
 #define NET_SPARES 8
@@ -350,15 +352,19 @@ net_bound_url(nng_listener l, const char *url, char *buf, size_t size)
 {
     nng_sockaddr sa;
     char ip[INET6_ADDRSTRLEN];
+    /* The scheme as given (tcp://, tls+tcp://, tcp4://, ...). */
+    const char *sep = strstr(url, "://");
+    int slen = sep != NULL ? (int)(sep - url) : 3;
+    const char *scheme = sep != NULL ? url : "tcp";
     snprintf(buf, size, "%s", url);
     if (nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa) != 0)
         return;
     if (sa.s_family == NNG_AF_INET) {
         inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, sizeof(ip));
-        snprintf(buf, size, "tcp://%s:%u", ip, ntohs(sa.s_in.sa_port));
+        snprintf(buf, size, "%.*s://%s:%u", slen, scheme, ip, ntohs(sa.s_in.sa_port));
     } else if (sa.s_family == NNG_AF_INET6) {
         inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, sizeof(ip));
-        snprintf(buf, size, "tcp://[%s]:%u", ip, ntohs(sa.s_in6.sa_port));
+        snprintf(buf, size, "%.*s://[%s]:%u", slen, scheme, ip, ntohs(sa.s_in6.sa_port));
     }
 }
 
@@ -410,6 +416,17 @@ net_start(srv_net **np, srv_state *st, const net_opts *o, FILE *ready_out)
         nng_listener l;
         char bound[512];
         rv = nng_listener_create(&l, n->sock, o->urls[i]);
+        if (rv == 0 && strncmp(o->urls[i], "tls+", 4) == 0) {
+            char err[300];
+            nng_tls_config *cfg =
+                smauth_tls_config(true, o->tls_ca, o->tls_cert, o->tls_key, NULL, err, sizeof(err));
+            if (cfg == NULL) {
+                srv_log(SRV_LOG_WARN, "%s: %s", o->urls[i], err);
+                goto fail;
+            }
+            rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg);
+            nng_tls_config_free(cfg); /* the listener holds its own reference */
+        }
         if (rv == 0) {
             nng_listener_set_size(l, NNG_OPT_RECVMAXSZ, o->max_msg);
             rv = nng_listener_start(l, 0);

@@ -15,6 +15,9 @@ typedef struct net_opts {
     size_t nurls;
     size_t max_msg; /* bytes; a larger request drops its connection */
     int nctx;       /* contexts kept receiving */
+    /* tls+tcp:// listeners: our certificate and key; with ca, clients must
+     * show a certificate it signed. */
+    const char *tls_cert, *tls_key, *tls_ca;
 } net_opts;
 
 /* net_start opens the socket, starts every listener and the receiving

@@ -21,6 +21,10 @@
  * that the oldest answered replies at or above ack_below are forgotten, and
  * a repeat of one of those would be applied again. Clients keep far fewer
  * calls in flight than that.
+ *
+ * Limits: a SESSION_OPEN past --max-sessions live sessions, and a request
+ * that would park past --max-waits parked requests of its session
+ * (srv_sess_park_room, asked by srv_park), are SM_ELIMIT.
  * Exported: the srv_sess_* and srv_hold_* functions of srv.h. */
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +60,10 @@ struct srv_sess {
     srv_hold *items;    /* HOLD_ITEM, oldest first */
     srv_hold *items_tail;
     srv_waiter *waiters;
+    uint64_t nwaiters; /* in waiters: parked requests (--max-waits) */
     uint64_t ack_below;
+    bool keyed;
+    uint8_t key[32]; /* the MAC key, when opened with an authkey */
 };
 
 srv_sess *
@@ -64,6 +71,12 @@ srv_sess_lookup(srv_state *st, uint64_t id)
 {
     map_ent *e = map_find(&st->sessions, (const char *)&id, sizeof(id));
     return e != NULL ? (srv_sess *)(void *)e->val.u.s.p : NULL;
+}
+
+const uint8_t *
+srv_sess_key(const srv_sess *s)
+{
+    return s != NULL && s->keyed ? s->key : NULL;
 }
 
 uint64_t
@@ -302,6 +315,17 @@ srv_sess_remember(srv_call *call, const uint8_t *buf, size_t len)
     c->len = len;
 }
 
+int
+srv_sess_park_room(srv_call *call)
+{
+    const srv_sess *s = call->sess;
+    if (s == NULL || s->nwaiters < call->st->limits.max_waits)
+        return SM_OK;
+    return call_fail(call, SM_ELIMIT,
+                     "session has %" PRIu64 " requests waiting, the limit (--max-waits)",
+                     s->nwaiters);
+}
+
 void
 srv_sess_park_note(srv_call *call, srv_waiter *w)
 {
@@ -314,6 +338,7 @@ srv_sess_park_note(srv_call *call, srv_waiter *w)
     if (s->waiters)
         s->waiters->sprev = w;
     s->waiters = w;
+    s->nwaiters++;
     if (call->remember) {
         w->cached = sess_entry(s, call->req->seq);
         if (w->cached != NULL)
@@ -349,6 +374,7 @@ srv_sess_waiter_gone(srv_waiter *w)
     if (w->snext)
         w->snext->sprev = w->sprev;
     w->sprev = w->snext = NULL;
+    s->nwaiters--;
     if (w->cached != NULL && w->cached->bytes == NULL)
         w->cached->w = NULL; /* an unanswered entry: a repeat would apply it again */
     w->sess = NULL;
@@ -499,13 +525,28 @@ srv_sess_op(srv_call *call)
     const Smwire__Request *req = call->req;
     srv_state *st = call->st;
     if (req->op_case == SMWIRE__REQUEST__OP_SESSION_OPEN) {
+        /* With an authkey, a peer that cannot prove it learns nothing else. */
+        uint8_t skey[32];
+        if (st->auth.key != NULL) {
+            int rv = srv_auth_open(call, skey);
+            if (rv != SM_OK)
+                return rv;
+        }
         int64_t lease = req->session_open->lease_ms;
         if (lease < SESS_LEASE_MIN || lease > SESS_LEASE_MAX)
             return call_fail(call, SM_EINVAL, "lease %" PRId64 " ms is not in %d..%d", lease,
                              SESS_LEASE_MIN, SESS_LEASE_MAX);
+        if (st->nsessions >= st->limits.max_sessions)
+            return call_fail(call, SM_ELIMIT,
+                             "%" PRIu64 " sessions live, the limit (--max-sessions)",
+                             st->nsessions);
         srv_sess *s = sess_new(st, lease);
         if (s == NULL)
             return SM_ENOMEM;
+        if (st->auth.key != NULL) {
+            memcpy(s->key, skey, sizeof(s->key));
+            s->keyed = true;
+        }
         call->rep.session = s->id;
         call->rep.m = lease;
         srv_log(SRV_LOG_NOTICE, "session %016" PRIx64 " opened (lease %" PRId64 " ms)", s->id,

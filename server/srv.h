@@ -34,11 +34,34 @@
 #define SRV_MAX_ARRAY (16u * 1024 * 1024)
 
 typedef struct srv_state srv_state;
+
+/* Configurable limits (syncmgrd's --max-* flags). Exceeding one is
+ * SM_ELIMIT with a detail naming it, and changes nothing. */
+typedef struct srv_limits {
+    uint64_t max_value;    /* bytes of one string or bytes value */
+    uint64_t max_keys;     /* keys per dict or namespace */
+    uint64_t max_items;    /* items per list or queue, queued tasks per pool */
+    uint64_t max_objects;  /* live objects, named and anonymous */
+    uint64_t max_sessions; /* live sessions */
+    uint64_t max_waits;    /* parked requests per session */
+} srv_limits;
+#define SRV_LIMITS_DEFAULT                                                                       \
+    {8u * 1024 * 1024, 10000000, 10000000, 1000000, 10000, 10000}
 typedef struct srv_obj srv_obj;
 typedef struct srv_call srv_call;
 typedef struct srv_type srv_type;
 typedef struct srv_sess srv_sess;
 typedef struct srv_cached srv_cached;
+typedef struct srv_challenge srv_challenge;
+
+/* The authkey, when the server has one (server/auth.c). */
+typedef struct srv_auth {
+    uint8_t *key; /* NULL: no authkey; every client is let in */
+    size_t klen;
+    srv_challenge *pending; /* a ring of recent challenges */
+    size_t next;
+    uint64_t failures;
+} srv_auth;
 
 /* ---- log.c */
 
@@ -73,9 +96,10 @@ typedef struct srv_val {
     } u;
 } srv_val;
 
-/* val_from_wire converts w into *out. Strings are copied. A reference is
- * looked up (SM_ENOOBJ if gone) and counted as held by *out. On failure *out
- * is NIL and nothing is held. */
+/* val_from_wire converts w into *out. Strings are copied; one longer than
+ * limits.max_value is SM_ELIMIT. A reference is looked up (SM_ENOOBJ if
+ * gone) and counted as held by *out. On failure *out is NIL and nothing is
+ * held. */
 int val_from_wire(srv_call *call, const Smwire__Value *w, srv_val *out);
 
 /* val_to_wire fills w to describe v. w borrows v's memory (strings), and
@@ -152,7 +176,8 @@ int store_op_open(srv_call *call);
 int store_op_attach(srv_call *call, srv_obj *o);
 int store_op_release(srv_call *call, srv_obj *o);
 /* store_create makes a new anonymous object of type t (one reference, the
- * caller's) and registers its id. */
+ * caller's) and registers its id. Past limits.max_objects live objects it
+ * is SM_ELIMIT and makes nothing. */
 int store_create(srv_call *call, const srv_type *t, const Smwire__Open *op, srv_obj **out);
 /* store_ref_to_wire describes o as an ObjRef from the call's arena. */
 int store_ref_to_wire(srv_call *call, srv_obj *o, Smwire__ObjRef **out);
@@ -199,8 +224,9 @@ struct srv_waiter {
 /* srv_now_ms is the monotonic clock the deadlines use. */
 int64_t srv_now_ms(void);
 /* srv_park parks the current request on list (deadline from the request's
- * timeout_ms). Returns SRV_PARKED, or SM_ENOMEM (nothing parked). *wp (may
- * be NULL) receives the waiter for per-operation fields. */
+ * timeout_ms). Returns SRV_PARKED, SM_ELIMIT (its session has
+ * limits.max_waits parked already) or SM_ENOMEM; on failure nothing is
+ * parked. *wp (may be NULL) receives the waiter for per-operation fields. */
 int srv_park(srv_call *call, srv_obj *obj, srv_wlist *list, srv_waiter **wp);
 /* srv_answer replies to w (status, and optional value / n / flag), and
  * frees it. value NULL: no value. */
@@ -245,6 +271,9 @@ int srv_sess_begin(srv_call *call);
 /* srv_sess_remember keeps the packed reply of call's request (SM_OK if it
  * could; a failure only costs replay). */
 void srv_sess_remember(srv_call *call, const uint8_t *buf, size_t len);
+/* srv_sess_park_room says whether call's session may park one more request:
+ * SM_OK, or SM_ELIMIT (limits.max_waits parked already; detail set). */
+int srv_sess_park_room(srv_call *call);
 /* srv_sess_park_note links a newly parked waiter to its session's memory. */
 void srv_sess_park_note(srv_call *call, srv_waiter *w);
 /* srv_sess_answered records a parked request's late reply. */
@@ -267,6 +296,9 @@ int64_t srv_hold_retire(srv_state *st, srv_sess *except, srv_obj *obj, int kind,
 /* srv_sess_expire ends sessions whose lease lapsed; returns the earliest
  * expiry still pending (-1: none). Called under st->lock. */
 int64_t srv_sess_expire(srv_state *st, int64_t now);
+/* srv_sess_key is the session's MAC key; NULL when it was opened without
+ * an authkey. */
+const uint8_t *srv_sess_key(const srv_sess *s);
 /* srv_sess_fini frees every session without giving anything back. */
 void srv_sess_fini(srv_state *st);
 
@@ -284,6 +316,18 @@ void pool_session_gone(srv_state *st, srv_obj *pool, srv_sess *s);
 /* pool_expire fails running tasks past their timeout; returns the next
  * task deadline (-1: none). Under st->lock. */
 int64_t pool_expire(srv_state *st, int64_t now);
+
+/* ---- auth.c: the authkey handshake (proxy/auth.h) */
+/* srv_auth_set_key makes the server ask every client for key. */
+int srv_auth_set_key(srv_state *st, const uint8_t *key, size_t len);
+void srv_auth_fini(srv_state *st);
+/* AUTH_HELLO: a fresh challenge (none when there is no key). */
+int srv_auth_hello(srv_call *call);
+/* srv_auth_open checks a SESSION_OPEN's proof, puts the server's proof in
+ * the reply and derives the session key into skey. SM_EAUTH if it fails. */
+int srv_auth_open(srv_call *call, uint8_t skey[32]);
+/* srv_auth_request checks a request's MAC trailer (SM_EAUTH, SM_ESESSION). */
+int srv_auth_request(srv_call *call);
 
 /* ---- obj_lock.c: what a condition needs of its lock or rlock */
 bool lock_is_lock(const srv_obj *o);
@@ -359,6 +403,8 @@ struct srv_state {
     srv_map sessions; /* 8-byte id -> srv_sess (val.u.s.p, not a value) */
     uint64_t nsessions;
     srv_obj *pools; /* every pool, linked through the pool's own next */
+    srv_limits limits;
+    srv_auth auth;
 };
 
 /* A bump allocator for one reply's sub-messages. */
@@ -387,6 +433,8 @@ struct srv_call {
     void *conn; /* where a parked request's reply goes */
     srv_sess *sess;
     const Smwire__Request *req;
+    const uint8_t *raw; /* the request's bytes */
+    size_t rawlen;
     const uint8_t *cached_reply; /* SRV_CACHED: the remembered reply */
     size_t cached_len;
     bool remember; /* keep this reply for a repeat */
@@ -450,7 +498,10 @@ int check_key(srv_call *call, const char *key, size_t max);
 
 /* ---- obj_dict.c: the key/value half that the namespace shares */
 int kv_get(srv_call *call, srv_map *m, const char *key);
-int kv_set(srv_call *call, srv_map *m, const char *key, size_t max, const Smwire__Value *w);
+/* kv_set stores w under key (1..max bytes) in m, the map of object o; a new
+ * key past limits.max_keys is SM_ELIMIT and changes nothing. */
+int kv_set(srv_call *call, srv_obj *o, srv_map *m, const char *key, size_t max,
+           const Smwire__Value *w);
 int kv_del(srv_call *call, srv_map *m, const char *key);
 int kv_keys(srv_call *call, srv_map *m);
 

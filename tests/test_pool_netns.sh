@@ -126,10 +126,17 @@ for h in mgr w1 w2; do
     i=$((i + 1))
 done
 
+# ---- the shared authkey: a manager off loopback needs one, and every
+# worker and client proves it (they read SYNCMGR_AUTHKEY_FILE)
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$tmp/authkey"
+chmod 600 "$tmp/authkey"
+export SYNCMGR_AUTHKEY_FILE=$tmp/authkey
+
 # ---- the manager, in mgr; --ready-fd tells us when it listens
 mkfifo "$tmp/ready"
 exec {ready}<>"$tmp/ready" # read-write: opening never blocks, reading is bounded by -t
-ip netns exec "$ns_mgr" "$SMT_SYNCMGRD" --listen "$url" --ready-fd 3 3>"$tmp/ready" \
+ip netns exec "$ns_mgr" "$SMT_SYNCMGRD" --listen "$url" --authkey-file "$tmp/authkey" \
+    --ready-fd 3 3>"$tmp/ready" \
     2>"$tmp/syncmgrd.log" &
 mgr_pid=$!
 while :; do
