@@ -3,7 +3,7 @@
 # missing. Sourced by tests/run.sh and examples/demo.sh; needs root (or
 # everything already installed).
 SM_DEBS="build-essential cmake pkg-config libnng-dev libprotobuf-c-dev protobuf-c-compiler
-libmbedtls-dev libcmocka-dev nng-utils iproute2"
+libmbedtls-dev libcmocka-dev nng-utils iproute2 openssl"
 
 sm_install_deps() {
     local missing=""
@@ -19,4 +19,23 @@ sm_install_deps() {
     fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing
+}
+
+# The request fuzzer (tests/fuzz/run.sh) also needs clang and libFuzzer's
+# runtime (Debian bookworm: clang 14); only it installs them.
+SM_FUZZ_DEBS="clang libclang-rt-14-dev"
+
+sm_install_fuzz_deps() {
+    local SM_DEBS=$SM_FUZZ_DEBS # sm_install_deps reads it
+    sm_install_deps
+}
+
+# The comparative benchmark (tests/bench/compare.sh) also needs Redis and
+# hiredis, Python (its multiprocessing manager is a peer) and gnuplot for
+# its chart; only it installs them.
+SM_BENCH_DEBS="redis-server libhiredis-dev gnuplot-nox python3"
+
+sm_install_bench_deps() {
+    local SM_DEBS=$SM_BENCH_DEBS # sm_install_deps reads it
+    sm_install_deps
 }

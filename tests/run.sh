@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run.sh - build and run every syncmgr test: once as a normal build, once
-# under AddressSanitizer + UndefinedBehaviorSanitizer (leaks included).
+# under AddressSanitizer + UndefinedBehaviorSanitizer (leaks included), then
+# the request fuzzer for SM_FUZZ_SECONDS (default 60; tests/fuzz/run.sh).
 # Installs missing Debian packages first. Usage: bash tests/run.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,4 +23,8 @@ echo "== tests: address,undefined sanitizers"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run_suite "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DSM_SANITIZE=address,undefined
-echo "all tests passed (normal and sanitized builds)"
+# The request fuzzer (clang + libFuzzer, ASan + UBSan) for a bounded time;
+# it prints how many executions it did, and fails on any finding.
+fuzz_secs=${SM_FUZZ_SECONDS:-60}
+bash "$root/tests/fuzz/run.sh" "$fuzz_secs"
+echo "all tests passed (normal and sanitized builds, ${fuzz_secs} s of fuzzing)"

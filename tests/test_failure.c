@@ -368,7 +368,8 @@ fail_run_callers(smt_server *s, sm_client *c, bool kill_it)
     assert_non_null(all);
     size_t k = 0;
     for (int t = 0; t < FAIL_CALLERS; t++) {
-        memcpy(all + k, w[t].vals, w[t].nvals * sizeof(*all));
+        if (w[t].nvals > 0) /* vals may be NULL then */
+            memcpy(all + k, w[t].vals, w[t].nvals * sizeof(*all));
         k += w[t].nvals;
         free(w[t].vals);
     }
