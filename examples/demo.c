@@ -33,8 +33,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "local_workers.h"
 #include "syncmgr.h"
 
+#define PROG "demo"
 #define POOL "demo"
 #define WORKERS 4
 #define N 1000
@@ -44,8 +46,7 @@
 static void
 report(const char *what, int rv)
 {
-    fprintf(stderr, "demo[%ld]: %s: %s: %s (%s)\n", (long)getpid(), what, sm_errname(rv),
-            sm_strerror(rv), sm_errdetail());
+    lw_report(PROG, what, rv);
 }
 
 /* CHECK runs one sm_ call into rv; on failure it reports and jumps to out. */
@@ -147,152 +148,26 @@ square(sm_task *t, int argc, const sm_bytes *argv, void *arg)
 
 /* ------------------------------------------------------------------ workers */
 
-/* What a worker's stop thread needs. */
-typedef struct stopper {
-    int fd;       /* the worker's end of its socket pair */
-    sm_worker *w; /* the worker to stop */
-    int rv;       /* sm_worker_stop's status */
-} stopper;
+/* This worker process's state (local_workers.h runs setup and done in it). */
+static worker_state worker;
 
-/* stop_on_eof waits until the parent closes its end (or dies), or until
- * the worker's own main thread shuts the socket down, then stops the
- * worker. */
-static void *
-stop_on_eof(void *arg)
+/* setup registers "square", with worker index's state as its arg. */
+static int
+setup(sm_worker *w, int index, void *arg)
 {
-    stopper *s = arg;
-    char b;
-    ssize_t r;
-
-    do
-        r = read(s->fd, &b, 1);
-    while (r < 0 && errno == EINTR);
-    s->rv = sm_worker_stop(s->w);
-    return NULL;
+    (void)arg;
+    worker.id = index;
+    return sm_worker_register(w, "square", square, &worker);
 }
 
-/* serve is worker id's life: its own client, the task, and sm_worker_run
- * until stopped. Returns SM_OK or the failed status. */
-static int
-serve(const char *url, int id, int fd)
+/* done closes the shared objects the first task opened. */
+static void
+done(int index, void *arg)
 {
-    sm_client *c = NULL;
-    sm_worker *w = NULL;
-    worker_state ws = {.id = id};
-    stopper s = {fd, NULL, SM_OK};
-    pthread_t th;
-    bool started = false;
-    int rv;
-
-    CHECK(sm_client_open(&c, url, NULL)); /* our own client, never the parent's */
-    CHECK(sm_worker_new(c, POOL, &w));
-    CHECK(sm_worker_register(w, "square", square, &ws));
-    s.w = w;
-    if ((errno = pthread_create(&th, NULL, stop_on_eof, &s)) != 0) {
-        perror("demo: pthread_create");
-        rv = SM_ENOMEM;
-        goto out;
-    }
-    started = true;
-    CHECK(sm_worker_run(w, NULL));
-out:
-    if (started) {
-        shutdown(fd, SHUT_RDWR); /* wakes the stop thread if the parent has not */
-        pthread_join(th, NULL);
-        if (rv == SM_OK && s.rv != SM_OK) {
-            report("sm_worker_stop", s.rv);
-            rv = s.rv;
-        }
-    }
-    if (ws.open)
-        shared_close(&ws.shared);
-    sm_worker_free(w);
-    sm_client_close(c);
-    return rv;
-}
-
-/* start_workers forks WORKERS workers serving url; pids[k] and fds[k] (the
- * parent's end of worker k's socket pair) are filled, -1 where one could
- * not be started. Returns 0 if all started. */
-static int
-start_workers(const char *url, pid_t *pids, int *fds)
-{
-    fflush(stdout); /* or each child would print our buffered output again */
-    fflush(stderr);
-    for (int k = 0; k < WORKERS; k++) {
-        int sv[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
-            perror("demo: socketpair");
-            return -1;
-        }
-        pid_t pid = fork();
-        if (pid < 0) {
-            perror("demo: fork");
-            close(sv[0]);
-            close(sv[1]);
-            return -1;
-        }
-        if (pid == 0) {
-            close(sv[0]);
-            for (int j = 0; j < k; j++) /* only the parent may end a worker's wait */
-                close(fds[j]);
-            _exit(serve(url, k, sv[1]) == SM_OK ? 0 : 1);
-        }
-        close(sv[1]);
-        pids[k] = pid;
-        fds[k] = sv[0];
-    }
-    return 0;
-}
-
-/* stop_workers closes every worker's socket pair (each then leaves the
- * pool) and reaps them. Returns 0 if every one exited 0. */
-static int
-stop_workers(pid_t *pids, int *fds)
-{
-    int failed = 0;
-
-    for (int k = 0; k < WORKERS; k++)
-        if (fds[k] >= 0) {
-            close(fds[k]);
-            fds[k] = -1;
-        }
-    for (int k = 0; k < WORKERS; k++) {
-        int st;
-        pid_t r;
-        if (pids[k] < 0)
-            continue;
-        do
-            r = waitpid(pids[k], &st, 0);
-        while (r < 0 && errno == EINTR);
-        if (r != pids[k] || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            fprintf(stderr, "demo: worker %ld failed (status 0x%x)\n", (long)pids[k],
-                    r == pids[k] ? st : -1);
-            failed = 1;
-        }
-        pids[k] = -1;
-    }
-    return failed ? -1 : 0;
-}
-
-/* wait_workers waits up to 10 s until WORKERS workers have joined p. A
- * worker that cannot start would otherwise leave the map waiting for good. */
-static int
-wait_workers(sm_pool *p)
-{
-    sm_pool_info info;
-    struct timespec tick = {0, 10 * 1000000};
-
-    for (int i = 0; i < 1000; i++) {
-        int rv = sm_pool_status(p, &info);
-        if (rv != SM_OK)
-            return rv;
-        if (info.workers >= WORKERS)
-            return SM_OK;
-        nanosleep(&tick, NULL);
-    }
-    fprintf(stderr, "demo: %" PRIu64 " of %d workers joined in 10 s\n", info.workers, WORKERS);
-    return SM_ETIMEDOUT;
+    (void)index;
+    (void)arg;
+    if (worker.open)
+        shared_close(&worker.shared);
 }
 
 /* show_progress redraws the map's progress line (on this thread); into a
@@ -345,7 +220,7 @@ main(int argc, char **argv)
         url = sm_manager_url(m);
     }
     printf("manager at %s\n", url);
-    if (start_workers(url, pids, fds) != 0) {
+    if (lw_start(PROG, WORKERS, url, POOL, setup, done, NULL, pids, fds) != 0) {
         failed = 1;
         goto out;
     }
@@ -365,7 +240,7 @@ main(int argc, char **argv)
 
     /* pool.map(square, range(1000), chunksize=10) */
     CHECK(sm_pool_open(c, POOL, &p));
-    CHECK(wait_workers(p));
+    CHECK(lw_wait(PROG, p, WORKERS, NULL));
     for (int i = 0; i < N; i++) {
         int len = snprintf(text[i], sizeof(text[i]), "%d", i);
         inputs[i].data = text[i];
@@ -441,7 +316,7 @@ out:
     sm_strings_free(keys, nkeys);
     sm_values_free(vals, nkeys);
     sm_values_free(items, nitems);
-    if (stop_workers(pids, fds) != 0)
+    if (lw_stop(PROG, WORKERS, pids, fds) != 0)
         failed = 1;
     if (p != NULL && (rv2 = sm_pool_close(p)) != SM_OK) {
         report("sm_pool_close", rv2);

@@ -50,8 +50,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "local_workers.h"
 #include "syncmgr.h"
 
+#define PROG "pool_imap"
 #define POOL "pool_imap"
 #define N 5
 #define WORKERS N /* one task each, all at once */
@@ -62,8 +64,7 @@ static const int naps_ms[N] = {600, 100, 400, 200, 300};
 static void
 report(const char *what, int rv)
 {
-    fprintf(stderr, "pool_imap[%ld]: %s: %s: %s (%s)\n", (long)getpid(), what, sm_errname(rv),
-            sm_strerror(rv), sm_errdetail());
+    lw_report(PROG, what, rv);
 }
 
 /* CHECK runs one sm_ call into rv; on failure it reports and jumps to out. */
@@ -108,152 +109,13 @@ nap(sm_task *t, int argc, const sm_bytes *argv, void *arg)
 
 /* ------------------------------------------------------------------ workers */
 
-/* What a worker's stop thread needs. */
-typedef struct stopper {
-    int fd;       /* the worker's end of its socket pair */
-    sm_worker *w; /* the worker to stop */
-    int rv;       /* sm_worker_stop's status */
-} stopper;
-
-/* stop_on_eof waits until the parent closes its end (or dies), or until
- * the worker's own main thread shuts the socket down, then stops the
- * worker. */
-static void *
-stop_on_eof(void *arg)
-{
-    stopper *s = arg;
-    char b;
-    ssize_t r;
-
-    do
-        r = read(s->fd, &b, 1);
-    while (r < 0 && errno == EINTR);
-    s->rv = sm_worker_stop(s->w);
-    return NULL;
-}
-
-/* serve is a worker process's life: its own client, the "nap" task, and
- * sm_worker_run until stopped. Returns SM_OK or the failed status. */
+/* setup registers "nap" in each worker process (local_workers.h). */
 static int
-serve(const char *url, int fd)
+setup(sm_worker *w, int index, void *arg)
 {
-    sm_client *c = NULL;
-    sm_worker *w = NULL;
-    stopper s = {fd, NULL, SM_OK};
-    pthread_t th;
-    bool started = false;
-    int rv;
-
-    CHECK(sm_client_open(&c, url, NULL)); /* our own client, never the parent's */
-    CHECK(sm_worker_new(c, POOL, &w));
-    CHECK(sm_worker_register(w, "nap", nap, NULL));
-    s.w = w;
-    if ((errno = pthread_create(&th, NULL, stop_on_eof, &s)) != 0) {
-        perror("pool_imap: pthread_create");
-        rv = SM_ENOMEM;
-        goto out;
-    }
-    started = true;
-    CHECK(sm_worker_run(w, NULL));
-out:
-    if (started) {
-        shutdown(fd, SHUT_RDWR); /* wakes the stop thread if the parent has not */
-        pthread_join(th, NULL);
-        if (rv == SM_OK && s.rv != SM_OK) {
-            report("sm_worker_stop", s.rv);
-            rv = s.rv;
-        }
-    }
-    sm_worker_free(w);
-    sm_client_close(c);
-    return rv;
-}
-
-/* start_workers forks n workers serving url; pids[k] and fds[k] (the
- * parent's end of worker k's socket pair) are filled, -1 where one could
- * not be started. Returns 0 if all started. */
-static int
-start_workers(int n, const char *url, pid_t *pids, int *fds)
-{
-    for (int k = 0; k < n; k++)
-        pids[k] = fds[k] = -1;
-    fflush(stdout); /* or each child would print our buffered output again */
-    fflush(stderr);
-    for (int k = 0; k < n; k++) {
-        int sv[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
-            perror("pool_imap: socketpair");
-            return -1;
-        }
-        pid_t pid = fork();
-        if (pid < 0) {
-            perror("pool_imap: fork");
-            close(sv[0]);
-            close(sv[1]);
-            return -1;
-        }
-        if (pid == 0) {
-            close(sv[0]);
-            for (int j = 0; j < k; j++) /* only the parent may end a worker's wait */
-                close(fds[j]);
-            _exit(serve(url, sv[1]) == SM_OK ? 0 : 1);
-        }
-        close(sv[1]);
-        pids[k] = pid;
-        fds[k] = sv[0];
-    }
-    return 0;
-}
-
-/* stop_workers closes every worker's socket pair (each then leaves the
- * pool) and reaps them. Returns 0 if every one exited 0. */
-static int
-stop_workers(int n, pid_t *pids, int *fds)
-{
-    int failed = 0;
-
-    for (int k = 0; k < n; k++)
-        if (fds[k] >= 0) {
-            close(fds[k]);
-            fds[k] = -1;
-        }
-    for (int k = 0; k < n; k++) {
-        int st;
-        pid_t r;
-        if (pids[k] < 0)
-            continue;
-        do
-            r = waitpid(pids[k], &st, 0);
-        while (r < 0 && errno == EINTR);
-        if (r != pids[k] || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            fprintf(stderr, "pool_imap: worker %ld failed (status 0x%x)\n", (long)pids[k],
-                    r == pids[k] ? st : -1);
-            failed = 1;
-        }
-        pids[k] = -1;
-    }
-    return failed ? -1 : 0;
-}
-
-/* wait_workers waits up to 10 s until n workers have joined p, so that
- * every task starts at once. */
-static int
-wait_workers(sm_pool *p, uint64_t n)
-{
-    sm_pool_info info;
-    struct timespec tick = {0, 10 * 1000000};
-
-    for (int i = 0; i < 1000; i++) {
-        int rv = sm_pool_status(p, &info);
-        if (rv != SM_OK)
-            return rv;
-        if (info.workers >= n)
-            return SM_OK;
-        nanosleep(&tick, NULL);
-    }
-    fprintf(stderr, "pool_imap: %" PRIu64 " of %" PRIu64 " workers joined in 10 s\n",
-            info.workers, n);
-    return SM_ETIMEDOUT;
+    (void)index;
+    (void)arg;
+    return sm_worker_register(w, "nap", nap, NULL);
 }
 
 /* ----------------------------------------------------------------- the maps */
@@ -343,13 +205,13 @@ main(void)
 
     /* No client yet: this process must not use nng before its last fork. */
     CHECK(sm_manager_start(&m, NULL));
-    if (start_workers(WORKERS, sm_manager_url(m), pids, fds) != 0) {
+    if (lw_start(PROG, WORKERS, sm_manager_url(m), POOL, setup, NULL, NULL, pids, fds) != 0) {
         failed = 1;
         goto out;
     }
     CHECK(sm_client_open(&c, sm_manager_url(m), NULL)); /* after the last fork */
     CHECK(sm_pool_open(c, POOL, &p));
-    CHECK(wait_workers(p, WORKERS));
+    CHECK(lw_wait(PROG, p, WORKERS, NULL)); /* so that every task starts at once */
 
     CHECK(run_imap(p, false, inputs, order));
     printf("completion order");
@@ -362,7 +224,7 @@ main(void)
     CHECK(run_imap(p, true, inputs, order));
 
 out:
-    if (stop_workers(WORKERS, pids, fds) != 0)
+    if (lw_stop(PROG, WORKERS, pids, fds) != 0)
         failed = 1;
     if (p != NULL && (rv2 = sm_pool_close(p)) != SM_OK) {
         report("sm_pool_close", rv2);

@@ -135,13 +135,11 @@ sm_tasks_init(sm_worker *w)
 #ifndef POOL_PRIMES_TASKS_ONLY
 /* ----------------------------------------------------------------- program */
 
-#include <pthread.h>
-#include <sys/socket.h>
-#include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "local_workers.h"
+
+#define PROG "pool_primes"
 #define LIMIT 10000000  /* count the primes below this */
 #define RANGE 10000     /* numbers per input */
 #define NRANGES (LIMIT / RANGE)
@@ -152,8 +150,7 @@ sm_tasks_init(sm_worker *w)
 static void
 report(const char *what, int rv)
 {
-    fprintf(stderr, "pool_primes[%ld]: %s: %s: %s (%s)\n", (long)getpid(), what,
-            sm_errname(rv), sm_strerror(rv), sm_errdetail());
+    lw_report(PROG, what, rv);
 }
 
 /* CHECK runs one sm_ call into rv; on failure it reports and jumps to out. */
@@ -167,152 +164,13 @@ report(const char *what, int rv)
 
 /* ------------------------------------------------------------ local workers */
 
-/* What a worker's stop thread needs. */
-typedef struct stopper {
-    int fd;       /* the worker's end of its socket pair */
-    sm_worker *w; /* the worker to stop */
-    int rv;       /* sm_worker_stop's status */
-} stopper;
-
-/* stop_on_eof waits until the parent closes its end (or dies), or until
- * the worker's own main thread shuts the socket down, then stops the
- * worker. */
-static void *
-stop_on_eof(void *arg)
-{
-    stopper *s = arg;
-    char b;
-    ssize_t r;
-
-    do
-        r = read(s->fd, &b, 1);
-    while (r < 0 && errno == EINTR);
-    s->rv = sm_worker_stop(s->w);
-    return NULL;
-}
-
-/* serve is a worker process's life: its own client, the task, and
- * sm_worker_run until stopped. Returns SM_OK or the failed status. */
+/* setup registers the task in each worker process (local_workers.h). */
 static int
-serve(const char *url, const char *pool, int fd)
+setup(sm_worker *w, int index, void *arg)
 {
-    sm_client *c = NULL;
-    sm_worker *w = NULL;
-    stopper s = {fd, NULL, SM_OK};
-    pthread_t th;
-    bool started = false;
-    int rv;
-
-    CHECK(sm_client_open(&c, url, NULL)); /* our own client, never the parent's */
-    CHECK(sm_worker_new(c, pool, &w));
-    CHECK(sm_tasks_init(w));
-    s.w = w;
-    if ((errno = pthread_create(&th, NULL, stop_on_eof, &s)) != 0) {
-        perror("pool_primes: pthread_create");
-        rv = SM_ENOMEM;
-        goto out;
-    }
-    started = true;
-    CHECK(sm_worker_run(w, NULL));
-out:
-    if (started) {
-        shutdown(fd, SHUT_RDWR); /* wakes the stop thread if the parent has not */
-        pthread_join(th, NULL);
-        if (rv == SM_OK && s.rv != SM_OK) {
-            report("sm_worker_stop", s.rv);
-            rv = s.rv;
-        }
-    }
-    sm_worker_free(w);
-    sm_client_close(c);
-    return rv;
-}
-
-/* start_workers forks n workers serving pool at url; pids[k] and fds[k]
- * (the parent's end of worker k's socket pair) are filled, -1 where one
- * could not be started. Returns 0 if all started. */
-static int
-start_workers(int n, const char *url, const char *pool, pid_t *pids, int *fds)
-{
-    for (int k = 0; k < n; k++)
-        pids[k] = fds[k] = -1;
-    fflush(stdout); /* or each child would print our buffered output again */
-    fflush(stderr);
-    for (int k = 0; k < n; k++) {
-        int sv[2];
-        if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
-            perror("pool_primes: socketpair");
-            return -1;
-        }
-        pid_t pid = fork();
-        if (pid < 0) {
-            perror("pool_primes: fork");
-            close(sv[0]);
-            close(sv[1]);
-            return -1;
-        }
-        if (pid == 0) {
-            close(sv[0]);
-            for (int j = 0; j < k; j++) /* only the parent may end a worker's wait */
-                close(fds[j]);
-            _exit(serve(url, pool, sv[1]) == SM_OK ? 0 : 1);
-        }
-        close(sv[1]);
-        pids[k] = pid;
-        fds[k] = sv[0];
-    }
-    return 0;
-}
-
-/* stop_workers closes every worker's socket pair (each then leaves the
- * pool) and reaps them. Returns 0 if every one exited 0. */
-static int
-stop_workers(int n, pid_t *pids, int *fds)
-{
-    int failed = 0;
-
-    for (int k = 0; k < n; k++)
-        if (fds[k] >= 0) {
-            close(fds[k]);
-            fds[k] = -1;
-        }
-    for (int k = 0; k < n; k++) {
-        int st;
-        pid_t r;
-        if (pids[k] < 0)
-            continue;
-        do
-            r = waitpid(pids[k], &st, 0);
-        while (r < 0 && errno == EINTR);
-        if (r != pids[k] || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            fprintf(stderr, "pool_primes: worker %ld failed (status 0x%x)\n", (long)pids[k],
-                    r == pids[k] ? st : -1);
-            failed = 1;
-        }
-        pids[k] = -1;
-    }
-    return failed ? -1 : 0;
-}
-
-/* wait_workers waits up to 10 s until n workers have joined p; *seen gets
- * how many have. A local worker that cannot start would otherwise leave
- * the map waiting for good. */
-static int
-wait_workers(sm_pool *p, uint64_t n, uint64_t *seen)
-{
-    sm_pool_info info;
-    struct timespec tick = {0, 10 * 1000000};
-
-    for (int i = 0; i < 1000; i++) {
-        int rv = sm_pool_status(p, &info);
-        if (rv != SM_OK)
-            return rv;
-        *seen = info.workers;
-        if (info.workers >= n)
-            return SM_OK;
-        nanosleep(&tick, NULL);
-    }
-    return SM_ETIMEDOUT;
+    (void)index;
+    (void)arg;
+    return sm_tasks_init(w);
 }
 
 /* ---------------------------------------------------------------- the map */
@@ -402,7 +260,7 @@ main(int argc, char **argv)
         small_primes_init(); /* once, inherited by every worker */
         CHECK(sm_manager_start(&m, NULL));
         url = sm_manager_url(m);
-        if (start_workers((int)nworkers, url, pool, pids, fds) != 0) {
+        if (lw_start(PROG, (int)nworkers, url, pool, setup, NULL, NULL, pids, fds) != 0) {
             failed = 1;
             goto out;
         }
@@ -412,16 +270,9 @@ main(int argc, char **argv)
     CHECK(sm_client_open(&c, url, NULL));
     CHECK(sm_pool_open(c, pool, &p));
     if (nworkers > 0) {
-        rv = wait_workers(p, (uint64_t)nworkers, &joined);
-        if (rv == SM_ETIMEDOUT)
-            fprintf(stderr, "pool_primes: only %" PRIu64 " of %ld workers joined in 10 s\n",
-                    joined, nworkers);
-        if (rv != SM_OK) {
-            report("wait_workers", rv);
-            goto out;
-        }
+        CHECK(lw_wait(PROG, p, (uint64_t)nworkers, &joined));
     } else {
-        CHECK(wait_workers(p, 0, &joined));
+        CHECK(lw_wait(PROG, p, 0, &joined));
         if (joined == 0)
             fprintf(stderr, "pool %s at %s has no workers yet; the tasks wait for one\n", pool,
                     url);
@@ -470,7 +321,7 @@ main(int argc, char **argv)
 
 out:
     sm_results_clear(results, NRANGES);
-    if (stop_workers((int)nworkers, pids, fds) != 0)
+    if (lw_stop(PROG, (int)nworkers, pids, fds) != 0)
         failed = 1;
     if (p != NULL && (rv2 = sm_pool_close(p)) != SM_OK) {
         report("sm_pool_close", rv2);
