@@ -14,7 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
 
 #include "smi.h"
 
@@ -402,12 +403,11 @@ typedef struct collector {
     bool has_opts;
 } collector;
 
+/* now_ms is nng's monotonic clock, as the client's own deadlines use. */
 static int64_t
 now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)nng_clock();
 }
 
 /* collect_once makes one COLLECT round trip waiting up to wait_ms and

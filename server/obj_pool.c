@@ -333,8 +333,8 @@ group_maybe_free(psess *ps, pgroup *g)
 
 /* -------------------------------------------------------------- delivery */
 
-static int collect_fill(srv_state *st, pool *p, psess *ps, pgroup *g, uint32_t max,
-                        Smwire__Reply *rep, srv_call *call, ptask ***takenp);
+static int collect_fill(pool *p, pgroup *g, uint32_t max, Smwire__Reply *rep, srv_call *call,
+                        ptask ***takenp);
 
 /* task_forget drops a task that nobody will collect. */
 static void
@@ -371,7 +371,7 @@ task_deliver(srv_state *st, pool *p, ptask *t)
     ptask **taken = NULL;
     call_scratch(&call, st);
     rep.detail = (char *)"";
-    int n = collect_fill(st, p, ps, g, (uint32_t)w->n, &rep, &call, &taken);
+    int n = collect_fill(p, g, (uint32_t)w->n, &rep, &call, &taken);
     if (n < 0) {
         rep.status = SM_ENOMEM;
         srv_answer_rep(st, w, &rep);
@@ -638,18 +638,24 @@ give_back(srv_state *st, pool *p, psess *ps, bool died)
     pool_feed(st, p);
 }
 
+/* take_stopped answers ps's parked take, if any, with the "stopped" flag. */
+static void
+take_stopped(srv_state *st, pool *p, psess *ps)
+{
+    for (srv_waiter *w = p->idle.head; w != NULL; w = w->next)
+        if (w->session == ps->sid) {
+            srv_answer(st, w, SM_OK, NULL, 0, true);
+            return;
+        }
+}
+
 /* worker_leave unregisters ps as a worker; its leases go back. */
 static void
 worker_leave(srv_state *st, pool *p, psess *ps, bool died)
 {
     if (!ps->worker)
         return;
-    /* Its parked take, if any, is answered: it is no longer a worker. */
-    for (srv_waiter *w = p->idle.head; w != NULL; w = w->next)
-        if (w->session == ps->sid) {
-            srv_answer(st, w, SM_OK, NULL, 0, true);
-            break;
-        }
+    take_stopped(st, p, ps); /* it is no longer a worker */
     for (size_t i = 0; i < ps->nnames; i++)
         ps->names[i]->nworkers--;
     free(ps->names);
@@ -734,11 +740,9 @@ task_report(srv_state *st, pool *p, psess *ps, const Smwire__TaskOut *o)
  * bytes); *takenp gets the tasks, to free once the reply is packed.
  * Returns how many, or -1 when out of memory (nothing moved). */
 static int
-collect_fill(srv_state *st, pool *p, psess *ps, pgroup *g, uint32_t max, Smwire__Reply *rep,
-             srv_call *call, ptask ***takenp)
+collect_fill(pool *p, pgroup *g, uint32_t max, Smwire__Reply *rep, srv_call *call,
+             ptask ***takenp)
 {
-    (void)st;
-    (void)ps;
     size_t n = 0, bytes = 0;
     for (ptask *t = g->done.head; t != NULL && n < max && (n == 0 || bytes < POOL_REPLY_BUDGET);
          t = t->next) {
@@ -1036,11 +1040,7 @@ pool_op_leave(srv_call *call, srv_obj *o)
         return SM_OK;
     }
     ps->stopping = true;
-    for (srv_waiter *w = p->idle.head; w != NULL; w = w->next)
-        if (w->session == ps->sid) {
-            srv_answer(call->st, w, SM_OK, NULL, 0, true);
-            break;
-        }
+    take_stopped(call->st, p, ps);
     return SM_OK;
 }
 
@@ -1068,7 +1068,7 @@ pool_op_collect(srv_call *call, srv_obj *o)
     collect_done *d = call_alloc(call, sizeof(*d));
     if (d == NULL)
         return SM_ENOMEM;
-    int n = collect_fill(call->st, p, ps, g, max, &call->rep, call, &d->taken);
+    int n = collect_fill(p, g, max, &call->rep, call, &d->taken);
     if (n < 0)
         return SM_ENOMEM;
     d->p = p;
