@@ -27,12 +27,16 @@
  *   2) unless --tls-ca requires client certificates; with --tls-ca it
  *   listens there and serves a client with a certificate.
  * - TLS and an authkey together: the key is still asked for (SM_EAUTH
- *   without it), and with both the client works. */
+ *   without it), and with both the client works.
+ * - Peers that send a ClientHello and reset the connection, or close it,
+ *   before the handshake ends never stop either server from accepting
+ *   (server/epipe.c; under nng 1.5.2 alone a few dozen of them did). */
 #include "smt.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -40,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -649,6 +654,64 @@ test_tls_with_an_authkey_still_asks_for_the_key(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* A TLS 1.2 ClientHello that the test servers answer (ECDHE-ECDSA suites,
+ * P-256, ecdsa_secp256r1_sha256, the fixed client random 0..31). */
+static const unsigned char client_hello[] = {
+    0x16, 0x03, 0x01, 0x00, 0x49,                   /* handshake record, 73 bytes */
+    0x01, 0x00, 0x00, 0x45, 0x03, 0x03,             /* ClientHello, 69 bytes, TLS 1.2 */
+    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e,
+    0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d,
+    0x1e, 0x1f,                                     /* random */
+    0x00,                                           /* no session id */
+    0x00, 0x06, 0xc0, 0x2b, 0xc0, 0x2c, 0xc0, 0x23, /* cipher suites */
+    0x01, 0x00,                                     /* no compression */
+    0x00, 0x16,                                     /* extensions, 22 bytes */
+    0x00, 0x0a, 0x00, 0x04, 0x00, 0x02, 0x00, 0x17, /* supported groups: secp256r1 */
+    0x00, 0x0b, 0x00, 0x02, 0x01, 0x00,             /* point formats: uncompressed */
+    0x00, 0x0d, 0x00, 0x04, 0x00, 0x02, 0x04, 0x03, /* signatures: ecdsa_secp256r1_sha256 */
+};
+
+/* hello_and_leave connects to d's port, sends the ClientHello and leaves:
+ * with a reset (SO_LINGER 0) or with a close. */
+static void
+hello_and_leave(const direct *d, bool reset)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)d->port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        fail_msg("connect to port %u: %s", d->port, strerror(errno));
+    if (send(fd, client_hello, sizeof(client_hello), MSG_NOSIGNAL) != (ssize_t)sizeof(client_hello))
+        fail_msg("send: %s", strerror(errno));
+    if (reset) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+    }
+    close(fd);
+}
+
+static void
+test_tls_peers_leaving_mid_handshake_leave_the_listener_accepting(void **state)
+{
+    (void)state;
+    NEED_OPENSSL();
+    char url[64];
+    sm_client_opts o;
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 100; i++) {
+            hello_and_leave(&srv_open, round == 0 || i % 2 == 0);
+            hello_and_leave(&srv_certs, round == 0 || i % 2 == 0);
+        }
+        tls_opts(&o, path("ca.crt"), NULL, NULL, "localhost", 5000);
+        assert_works(url_of(&srv_open, "tls+tcp", url, sizeof(url)), &o);
+        tls_opts(&o, path("ca.crt"), path("client.crt"), path("client.key"), "localhost", 5000);
+        assert_works(url_of(&srv_certs, "tls+tcp", url, sizeof(url)), &o);
+    }
+}
+
+
 int
 main(void)
 {
@@ -668,6 +731,7 @@ main(void)
         cmocka_unit_test(test_tls_unusable_client_configuration_is_einval),
         cmocka_unit_test(test_tls_any_address_without_a_key_needs_client_certificates),
         cmocka_unit_test(test_tls_with_an_authkey_still_asks_for_the_key),
+        cmocka_unit_test(test_tls_peers_leaving_mid_handshake_leave_the_listener_accepting),
     };
     return cmocka_run_group_tests_name("tls", tests, group_setup, group_teardown);
 }
