@@ -461,6 +461,13 @@ alone(const ptask *t)
 static int
 lease_some(srv_state *st, pool *p, psess *ps, uint32_t max, Smwire__Reply *rep, srv_call *call)
 {
+    /* No worker leases more than its share of what is queued, so a deep
+     * prefetch cannot leave other workers idle at the end of a map. */
+    uint64_t share = p->workers > 0 ? (p->queued + p->workers - 1) / p->workers : p->queued;
+    if (share < 1)
+        share = 1;
+    if (max > share)
+        max = (uint32_t)share;
     size_t n = 0, bytes = 0, cap = max < 64 ? max : 64;
     Smwire__TaskLease **v = NULL;
     while (n < max && bytes < POOL_REPLY_BUDGET) {
