@@ -125,6 +125,7 @@ typedef struct sm_barrier sm_barrier;
 typedef struct sm_queue sm_queue; /* Queue and JoinableQueue */
 typedef struct sm_pool sm_pool;   /* the submitting side of a pool of workers */
 typedef struct sm_future sm_future; /* one task started by sm_pool_apply_async */
+typedef struct sm_batch sm_batch;   /* operations recorded for one round trip */
 typedef struct sm_imap sm_imap;   /* an iterator over a map's results */
 typedef struct sm_worker sm_worker; /* the serving side: runs named tasks */
 typedef struct sm_task sm_task;   /* one running task, handed to its function */
@@ -537,6 +538,64 @@ SM_API int sm_ns_del(sm_ns *ns, const char *attr);
  * free with sm_strings_free. */
 SM_API int sm_ns_list(sm_ns *ns, char ***namesp, size_t *np);
 
+/* ----------------------------------------------------------------- batches
+ *
+ * A batch sends many operations, on any objects of one client, in one
+ * round trip (fewer, fuller round trips: see the README's Performance).
+ *
+ *   sm_batch *b;
+ *   sm_batch_begin(c, SM_BATCH_ATOMIC, &b);
+ *   sm_dict_incr(stock, "apples", &minus_one, &left);  // recorded: SM_OK
+ *   sm_list_append(orders, &order);                    // recorded: SM_OK
+ *   rv = sm_batch_exec(b);      // one round trip; fills in `left`
+ *   sm_batch_free(b);
+ *
+ * sm_batch_begin starts recording on the calling thread. Until
+ * sm_batch_exec or sm_batch_free, every call this thread makes on a proxy
+ * of c that can be batched is checked and recorded, not sent: it returns
+ * SM_OK at once (or the error its own checks find, and is not recorded),
+ * and its outputs (out values, arrays, counts) are filled in by
+ * sm_batch_exec, which must come before they are read and while they are
+ * still in scope. Other threads, and calls on other clients, go on as usual.
+ *
+ * Batchable: sm_dict_get, _set, _del, _pop, _setdefault, _incr, _clear,
+ * _keys, _values; sm_list_append, _insert, _get, _set, _pop, _remove,
+ * _index, _slice, _clear; sm_var_get, _set, _add, _cas; sm_array_get, _set,
+ * _add, _get_slice; sm_ns_get, _set, _del, _list. Any other
+ * call on c (one that waits, opens or closes an object, or works on the
+ * reply, such as sm_dict_len) returns SM_EINVAL while recording.
+ *
+ * SM_BATCH_ATOMIC: the operations are applied in order with no other
+ * client's operation between them, and if one fails none is applied:
+ * every object is left as it was and no output is filled in
+ * (Redis's MULTI/EXEC, with rollback). sm_batch_exec returns the failed
+ * operation's status and sm_batch_failed() its index.
+ * SM_BATCH_PIPELINE: applied in order, also with no other operation
+ * between them, but each on its own: one that fails leaves the others
+ * applied. sm_batch_status() gives each one's status; outputs are filled
+ * in for those that succeeded; sm_batch_exec returns the first failure's
+ * status (sm_batch_failed() its index), or SM_OK.
+ *
+ * A batch is one request: it is applied exactly once however the
+ * connection fails, and a transport failure (SM_ENOREPLY, SM_ECLOSED,
+ * SM_EUNREACHABLE) leaves its outcome unknown, as for any call. At most
+ * 65,536 operations. Several threads may run batches on one client at
+ * once; each keeps one request in flight. */
+#define SM_BATCH_PIPELINE 0
+#define SM_BATCH_ATOMIC 1
+SM_API int sm_batch_begin(sm_client *c, int mode, sm_batch **bp);
+/* sm_batch_exec ends recording and makes the round trip; once only. */
+SM_API int sm_batch_exec(sm_batch *b);
+/* How many operations were recorded. */
+SM_API size_t sm_batch_len(const sm_batch *b);
+/* After sm_batch_exec: operation i's status (an atomic batch that failed:
+ * the failed one's status for it, SM_ECANCELLED for every other). */
+SM_API int sm_batch_status(const sm_batch *b, size_t i);
+/* After sm_batch_exec: the index of the (first) failed operation, or -1. */
+SM_API int64_t sm_batch_failed(const sm_batch *b);
+/* sm_batch_free ends recording if it still runs and frees b; NULL is a no-op. */
+SM_API void sm_batch_free(sm_batch *b);
+
 /* ------------------------------------------------------ blocking objects
  *
  * Locks, semaphores, conditions, events, barriers and queues block in the
@@ -911,7 +970,14 @@ SM_API uint64_t sm_task_id(const sm_task *t);
 
 typedef struct sm_worker_opts {
     size_t size;       /* sizeof(sm_worker_opts) */
-    int prefetch;      /* tasks leased per round trip (results go back on the next); default 1 */
+    /* tasks leased per round trip (results go back on the next); default 1:
+     * a task that kills its worker is then charged at its first death, and
+     * finished work is never run twice. For short tasks use 16 or more
+     * (see the README's pool figures): the server never leases a worker
+     * more than its share, the queued tasks divided by the workers (at
+     * least 1), so a deep prefetch does not leave other workers idle at the
+     * end of a map. */
+    int prefetch;
     int64_t max_tasks; /* return after this many tasks; 0: until sm_worker_stop */
     /* true: a task that runs 1 s past its timeout_ms ends the process
      * (_exit(3)), so that its supervisor (syncmgr-worker) starts a fresh

@@ -160,7 +160,7 @@ sm_array_get(sm_array *a, int64_t index, sm_value *out)
     if (rv != SM_OK)
         return rv;
     ix.index = index;
-    return smi_call_value(&a->o, &req, out);
+    return smi_batchable(&a->o, &req, SMI_R_VALUE, out, NULL);
 }
 
 /* array_index_value sends SET or ADD. */
@@ -178,7 +178,7 @@ array_index_value(sm_array *a, int op_case, int64_t index, const sm_value *v, sm
         return rv;
     iv.index = index;
     iv.value = &wv.w;
-    return smi_call_value(&a->o, &req, out);
+    return smi_batchable(&a->o, &req, SMI_R_VALUE, out, NULL);
 }
 
 int
@@ -206,7 +206,7 @@ sm_array_get_slice(sm_array *a, int64_t start, int64_t stop, sm_value **valsp, s
         return rv;
     r.start = start;
     r.stop = stop;
-    return smi_call_values(&a->o, &req, valsp, np);
+    return smi_batchable(&a->o, &req, SMI_R_VALUES, valsp, np);
 }
 
 int

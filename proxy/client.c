@@ -623,6 +623,16 @@ client_ctx_put(sm_client *c, smi_ctx *x, bool reuse)
     nng_mtx_unlock(c->mtx);
 }
 
+/* The n of the last error reply on this thread: an atomic batch's failed
+ * operation + 1. */
+static __thread int64_t client_fail_n;
+
+int64_t
+smi_last_fail_index(void)
+{
+    return client_fail_n - 1;
+}
+
 /* client_conn_lost: the call's connection dropped; the request may or may
  * not have been applied, and sending it again is safe. */
 static bool
@@ -642,6 +652,7 @@ client_roundtrip(sm_client *c, Smwire__Request *req, int64_t wait_ms, nng_durati
     smi_inflight me = {0};
     int rv;
 
+    client_fail_n = 0;
     req->version = SMI_PROTO_VERSION;
     req->session = c->session;
     req->timeout_ms = wait_ms;
@@ -735,6 +746,7 @@ out:
         return rv;
     if (rep->status != SM_OK && rep->status != SM_EOWNERDEAD) {
         rv = (int)rep->status;
+        client_fail_n = rep->n;
         if (rv == SM_ESESSION)
             __atomic_store_n(&c->lost, true, __ATOMIC_RELAXED);
         smi_detail_set(rep->detail);
@@ -744,6 +756,9 @@ out:
     *repp = rep;
     return (int)rep->status;
 }
+
+static int smi_call_now(sm_client *c, Smwire__Request *req, int64_t wait_ms, bool unbounded,
+                        Smwire__Reply **repp);
 
 int
 smi_call(sm_client *c, Smwire__Request *req, int64_t wait_ms, Smwire__Reply **repp)
@@ -756,6 +771,8 @@ smi_call_deadline(sm_client *c, Smwire__Request *req, int64_t wait_ms, int64_t d
                   Smwire__Reply **repp)
 {
     smi_detail_clear();
+    if (smi_recording(c) != NULL)
+        return smi_fail(SM_EINVAL, "this call cannot be in a batch");
     int rv = client_check_fork();
     if (rv != SM_OK)
         return rv;
@@ -769,6 +786,16 @@ smi_call_ex(sm_client *c, Smwire__Request *req, int64_t wait_ms, bool unbounded,
     smi_detail_clear();
     if (c == NULL)
         return smi_fail(SM_EINVAL, "no client");
+    if (smi_recording(c) != NULL)
+        return smi_fail(SM_EINVAL, "this call cannot be in a batch");
+    return smi_call_now(c, req, wait_ms, unbounded, repp);
+}
+
+/* smi_call_now is smi_call_ex without the batch check. */
+static int
+smi_call_now(sm_client *c, Smwire__Request *req, int64_t wait_ms, bool unbounded,
+             Smwire__Reply **repp)
+{
     int rv = client_check_fork();
     if (rv != SM_OK)
         return rv;
@@ -781,4 +808,14 @@ smi_call_ex(sm_client *c, Smwire__Request *req, int64_t wait_ms, bool unbounded,
     else
         deadline = (nng_duration)(wait_ms + call_ms);
     return client_roundtrip(c, req, wait_ms, deadline, repp);
+}
+
+int
+smi_client_call_batch(sm_client *c, Smwire__Batch *batch, Smwire__Reply **repp)
+{
+    Smwire__Request req;
+    smwire__request__init(&req);
+    req.op_case = SMWIRE__REQUEST__OP_BATCH;
+    req.batch = batch;
+    return smi_call_now(c, &req, 0, false, repp);
 }

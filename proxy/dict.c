@@ -33,7 +33,7 @@ sm_dict_get(sm_dict *d, const char *key, sm_value *out)
     k.key = (char *)key;
     req.op_case = SMWIRE__REQUEST__OP_DICT_GET;
     req.dict_get = &k;
-    return smi_call_value(&d->o, &req, out);
+    return smi_batchable(&d->o, &req, SMI_R_VALUE, out, NULL);
 }
 
 int
@@ -72,7 +72,7 @@ dict_keyvalue(sm_dict *d, int op_case, const char *key, const sm_value *v, bool 
     }
     req.op_case = (Smwire__Request__OpCase)op_case;
     req.dict_set = &kv; /* every KeyValue member shares this slot */
-    return smi_call_value(&d->o, &req, out);
+    return smi_batchable(&d->o, &req, SMI_R_VALUE, out, NULL);
 }
 
 int
@@ -123,11 +123,17 @@ dict_key(sm_dict *d, int op_case, const char *key, Smwire__Reply **repp)
 int
 sm_dict_del(sm_dict *d, const char *key)
 {
-    Smwire__Reply *rep;
-    int rv = dict_key(d, SMWIRE__REQUEST__OP_DICT_DEL, key, &rep);
-    if (rv == SM_OK)
-        smwire__reply__free_unpacked(rep, NULL);
-    return rv;
+    int rv = dict_check(d, key);
+    if (rv != SM_OK)
+        return rv;
+    Smwire__Request req;
+    Smwire__ObjRef ref;
+    Smwire__Key k = SMWIRE__KEY__INIT;
+    smi_req_init(&req, &ref, &d->o);
+    k.key = (char *)key;
+    req.op_case = SMWIRE__REQUEST__OP_DICT_DEL;
+    req.dict_del = &k;
+    return smi_batchable(&d->o, &req, SMI_R_VOID, NULL, NULL);
 }
 
 int
@@ -183,7 +189,7 @@ sm_dict_clear(sm_dict *d)
     Smwire__ObjRef ref;
     Smwire__Empty e;
     int rv = dict_plain(d, SMWIRE__REQUEST__OP_DICT_CLEAR, &req, &ref, &e);
-    return rv == SM_OK ? smi_call_void(&d->o, &req) : rv;
+    return rv == SM_OK ? smi_batchable(&d->o, &req, SMI_R_VOID, NULL, NULL) : rv;
 }
 
 int
@@ -195,7 +201,7 @@ sm_dict_keys(sm_dict *d, char ***keysp, size_t *np)
     if (keysp == NULL || np == NULL)
         return smi_fail(SM_EINVAL, "no output");
     int rv = dict_plain(d, SMWIRE__REQUEST__OP_DICT_KEYS, &req, &ref, &e);
-    return rv == SM_OK ? smi_call_keys(&d->o, &req, keysp, np) : rv;
+    return rv == SM_OK ? smi_batchable(&d->o, &req, SMI_R_KEYS, keysp, np) : rv;
 }
 
 int
@@ -207,7 +213,7 @@ sm_dict_values(sm_dict *d, sm_value **valsp, size_t *np)
     if (valsp == NULL || np == NULL)
         return smi_fail(SM_EINVAL, "no output");
     int rv = dict_plain(d, SMWIRE__REQUEST__OP_DICT_VALUES, &req, &ref, &e);
-    return rv == SM_OK ? smi_call_values(&d->o, &req, valsp, np) : rv;
+    return rv == SM_OK ? smi_batchable(&d->o, &req, SMI_R_VALUES, valsp, np) : rv;
 }
 
 int

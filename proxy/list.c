@@ -30,7 +30,7 @@ sm_list_append(sm_list *l, const sm_value *v)
     int rv = list_start(l, &req, &ref, SMWIRE__REQUEST__OP_LIST_APPEND, &wv.w);
     if (rv == SM_OK)
         rv = smi_value_to_wire(v, &wv);
-    return rv == SM_OK ? smi_call_void(&l->o, &req) : rv;
+    return rv == SM_OK ? smi_batchable(&l->o, &req, SMI_R_VOID, NULL, NULL) : rv;
 }
 
 int
@@ -65,7 +65,7 @@ list_index_value(sm_list *l, int op_case, int64_t index, const sm_value *v)
         return rv;
     iv.index = index;
     iv.value = &wv.w;
-    return smi_call_void(&l->o, &req);
+    return smi_batchable(&l->o, &req, SMI_R_VOID, NULL, NULL);
 }
 
 int
@@ -91,7 +91,7 @@ list_index(sm_list *l, int op_case, int64_t index, sm_value *out)
     if (rv != SM_OK)
         return rv;
     ix.index = index;
-    return smi_call_value(&l->o, &req, out);
+    return smi_batchable(&l->o, &req, SMI_R_VALUE, out, NULL);
 }
 
 int
@@ -117,7 +117,7 @@ sm_list_remove(sm_list *l, const sm_value *v)
     int rv = list_start(l, &req, &ref, SMWIRE__REQUEST__OP_LIST_REMOVE, &wv.w);
     if (rv == SM_OK)
         rv = smi_value_to_wire(v, &wv);
-    return rv == SM_OK ? smi_call_void(&l->o, &req) : rv;
+    return rv == SM_OK ? smi_batchable(&l->o, &req, SMI_R_VOID, NULL, NULL) : rv;
 }
 
 int
@@ -137,7 +137,7 @@ sm_list_index(sm_list *l, const sm_value *v, int64_t start, int64_t stop, int64_
     vr.value = &wv.w;
     vr.start = start;
     vr.stop = stop;
-    return smi_call_n(&l->o, &req, out);
+    return smi_batchable(&l->o, &req, SMI_R_N, out, NULL);
 }
 
 int
@@ -189,7 +189,7 @@ sm_list_slice(sm_list *l, int64_t start, int64_t stop, sm_value **valsp, size_t 
         return rv;
     r.start = start;
     r.stop = stop;
-    return smi_call_values(&l->o, &req, valsp, np);
+    return smi_batchable(&l->o, &req, SMI_R_VALUES, valsp, np);
 }
 
 int
@@ -199,5 +199,5 @@ sm_list_clear(sm_list *l)
     Smwire__ObjRef ref;
     Smwire__Empty e = SMWIRE__EMPTY__INIT;
     int rv = list_start(l, &req, &ref, SMWIRE__REQUEST__OP_LIST_CLEAR, &e);
-    return rv == SM_OK ? smi_call_void(&l->o, &req) : rv;
+    return rv == SM_OK ? smi_batchable(&l->o, &req, SMI_R_VOID, NULL, NULL) : rv;
 }

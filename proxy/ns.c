@@ -34,7 +34,7 @@ sm_ns_set(sm_ns *ns, const char *attr, const sm_value *v)
     kv.value = &wv.w;
     req.op_case = SMWIRE__REQUEST__OP_NS_SET;
     req.ns_set = &kv;
-    return smi_call_void(&ns->o, &req);
+    return smi_batchable(&ns->o, &req, SMI_R_VOID, NULL, NULL);
 }
 
 int
@@ -51,7 +51,7 @@ sm_ns_get(sm_ns *ns, const char *attr, sm_value *out)
     k.key = (char *)attr;
     req.op_case = SMWIRE__REQUEST__OP_NS_GET;
     req.ns_get = &k;
-    return smi_call_value(&ns->o, &req, out);
+    return smi_batchable(&ns->o, &req, SMI_R_VALUE, out, NULL);
 }
 
 int
@@ -66,7 +66,7 @@ sm_ns_del(sm_ns *ns, const char *attr)
     k.key = (char *)attr;
     req.op_case = SMWIRE__REQUEST__OP_NS_DEL;
     req.ns_del = &k;
-    return smi_call_void(&ns->o, &req);
+    return smi_batchable(&ns->o, &req, SMI_R_VOID, NULL, NULL);
 }
 
 int
@@ -82,5 +82,5 @@ sm_ns_list(sm_ns *ns, char ***namesp, size_t *np)
         return rv;
     req.op_case = SMWIRE__REQUEST__OP_NS_LIST;
     req.ns_list = &e;
-    return smi_call_keys(&ns->o, &req, namesp, np);
+    return smi_batchable(&ns->o, &req, SMI_R_KEYS, namesp, np);
 }

@@ -184,67 +184,90 @@ smi_obj_release(smi_obj *o)
 /* --------------------------------------------------------- reply helpers */
 
 int
-smi_call_void(const smi_obj *o, Smwire__Request *req)
+smi_reply_decode(const Smwire__Reply *rep, int kind, void *out1, void *out2)
+{
+    int rv = SM_OK;
+    switch (kind) {
+    case SMI_R_VALUE:
+        if (out1 != NULL)
+            rv = smi_value_from_wire(rep->value, out1);
+        break;
+    case SMI_R_VALUES:
+        rv = smi_values_from_wire(rep->values, rep->n_values, out1);
+        if (rv == SM_OK)
+            *(size_t *)out2 = rep->n_values;
+        break;
+    case SMI_R_KEYS:
+        rv = smi_strings_from_wire(rep->keys, rep->n_keys, out1);
+        if (rv == SM_OK)
+            *(size_t *)out2 = rep->n_keys;
+        break;
+    case SMI_R_N:
+        if (out1 != NULL)
+            *(int64_t *)out1 = rep->n;
+        break;
+    case SMI_R_CAS:
+        if (out1 != NULL)
+            rv = smi_value_from_wire(rep->value, out1);
+        if (rv == SM_OK && out2 != NULL)
+            *(bool *)out2 = rep->flag;
+        break;
+    default:
+        break;
+    }
+    return rv;
+}
+
+/* smi_call_kind makes the round trip now and decodes the reply. */
+static int
+smi_call_kind(const smi_obj *o, Smwire__Request *req, int kind, void *out1, void *out2)
 {
     Smwire__Reply *rep;
     int rv = smi_call(o->c, req, 0, &rep);
-    if (rv == SM_OK)
-        smwire__reply__free_unpacked(rep, NULL);
+    if (rv != SM_OK)
+        return rv;
+    rv = smi_reply_decode(rep, kind, out1, out2);
+    smwire__reply__free_unpacked(rep, NULL);
     return rv;
+}
+
+int
+smi_batchable(const smi_obj *o, Smwire__Request *req, int kind, void *out1, void *out2)
+{
+    sm_batch *b = smi_recording(o->c);
+    if (b != NULL)
+        return smi_batch_add(b, req, kind, out1, out2);
+    return smi_call_kind(o, req, kind, out1, out2);
+}
+
+int
+smi_call_void(const smi_obj *o, Smwire__Request *req)
+{
+    return smi_call_kind(o, req, SMI_R_VOID, NULL, NULL);
 }
 
 int
 smi_call_value(const smi_obj *o, Smwire__Request *req, sm_value *out)
 {
-    Smwire__Reply *rep;
-    int rv = smi_call(o->c, req, 0, &rep);
-    if (rv != SM_OK)
-        return rv;
-    if (out != NULL)
-        rv = smi_value_from_wire(rep->value, out);
-    smwire__reply__free_unpacked(rep, NULL);
-    return rv;
+    return smi_call_kind(o, req, SMI_R_VALUE, out, NULL);
 }
 
 int
 smi_call_values(const smi_obj *o, Smwire__Request *req, sm_value **valsp, size_t *np)
 {
-    Smwire__Reply *rep;
-    int rv = smi_call(o->c, req, 0, &rep);
-    if (rv != SM_OK)
-        return rv;
-    rv = smi_values_from_wire(rep->values, rep->n_values, valsp);
-    if (rv == SM_OK)
-        *np = rep->n_values;
-    smwire__reply__free_unpacked(rep, NULL);
-    return rv;
+    return smi_call_kind(o, req, SMI_R_VALUES, valsp, np);
 }
 
 int
 smi_call_keys(const smi_obj *o, Smwire__Request *req, char ***keysp, size_t *np)
 {
-    Smwire__Reply *rep;
-    int rv = smi_call(o->c, req, 0, &rep);
-    if (rv != SM_OK)
-        return rv;
-    rv = smi_strings_from_wire(rep->keys, rep->n_keys, keysp);
-    if (rv == SM_OK)
-        *np = rep->n_keys;
-    smwire__reply__free_unpacked(rep, NULL);
-    return rv;
+    return smi_call_kind(o, req, SMI_R_KEYS, keysp, np);
 }
 
 int
 smi_call_n(const smi_obj *o, Smwire__Request *req, int64_t *out)
 {
-    Smwire__Reply *rep;
-    int rv = smi_call(o->c, req, 0, &rep);
-    if (rv != SM_OK)
-        return rv;
-    if (out != NULL)
-        *out = rep->n;
-    smwire__reply__free_unpacked(rep, NULL);
-    return SM_OK;
+    return smi_call_kind(o, req, SMI_R_N, out, NULL);
 }
 
 int

@@ -107,6 +107,27 @@ int smi_call_keys(const smi_obj *o, Smwire__Request *req, char ***keysp, size_t 
 int smi_call_n(const smi_obj *o, Smwire__Request *req, int64_t *out);
 int smi_call_flag(const smi_obj *o, Smwire__Request *req, bool *out);
 
+/* What a reply gives back, for a call that may be recorded in a batch:
+ * out1/out2 are the caller's output pointers (any may be NULL where the
+ * immediate call allows it). VALUE: sm_value*; VALUES: sm_value**, size_t*;
+ * KEYS: char***, size_t*; N: int64_t*; CAS: sm_value* current, bool* swapped. */
+enum { SMI_R_VOID, SMI_R_VALUE, SMI_R_VALUES, SMI_R_KEYS, SMI_R_N, SMI_R_CAS };
+/* smi_reply_decode fills the outputs of kind from rep (status SM_OK). */
+int smi_reply_decode(const Smwire__Reply *rep, int kind, void *out1, void *out2);
+/* smi_batchable is the last step of a call that can be batched: while the
+ * calling thread records a batch on o's client it records req (packed now)
+ * and the outputs; otherwise it makes the round trip and decodes. */
+int smi_batchable(const smi_obj *o, Smwire__Request *req, int kind, void *out1, void *out2);
+/* ---- batch.c */
+/* smi_recording: the batch the calling thread records for c, or NULL. */
+sm_batch *smi_recording(const sm_client *c);
+int smi_batch_add(sm_batch *b, const Smwire__Request *req, int kind, void *out1, void *out2);
+/* smi_client_call_batch sends a BATCH request on c (client.c). */
+int smi_client_call_batch(sm_client *c, Smwire__Batch *batch, Smwire__Reply **repp);
+/* smi_last_fail_index: after a call failed in the server on this thread,
+ * the index of an atomic batch's failed operation (-1 otherwise). */
+int64_t smi_last_fail_index(void);
+
 /* smi_op makes one round trip of operation op_case on o with body (an
  * Empty when NULL), carrying the calling thread's identity and wait_ms as
  * the operation's own timeout. On SM_OK, *repp (if repp is non-NULL) is the

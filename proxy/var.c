@@ -73,7 +73,7 @@ sm_var_get(sm_var *v, sm_value *out)
     if (out == NULL)
         return smi_fail(SM_EINVAL, "no output value");
     int rv = var_start(v, &req, &ref, SMWIRE__REQUEST__OP_VAR_GET, &e);
-    return rv == SM_OK ? smi_call_value(&v->o, &req, out) : rv;
+    return rv == SM_OK ? smi_batchable(&v->o, &req, SMI_R_VALUE, out, NULL) : rv;
 }
 
 int
@@ -85,7 +85,7 @@ sm_var_set(sm_var *v, const sm_value *val)
     int rv = var_start(v, &req, &ref, SMWIRE__REQUEST__OP_VAR_SET, &wv.w);
     if (rv == SM_OK)
         rv = smi_value_to_wire(val, &wv);
-    return rv == SM_OK ? smi_call_void(&v->o, &req) : rv;
+    return rv == SM_OK ? smi_batchable(&v->o, &req, SMI_R_VOID, NULL, NULL) : rv;
 }
 
 int
@@ -99,7 +99,7 @@ sm_var_add(sm_var *v, const sm_value *delta, sm_value *out)
     int rv = var_start(v, &req, &ref, SMWIRE__REQUEST__OP_VAR_ADD, &wv.w);
     if (rv == SM_OK)
         rv = smi_value_to_wire(delta, &wv);
-    return rv == SM_OK ? smi_call_value(&v->o, &req, out) : rv;
+    return rv == SM_OK ? smi_batchable(&v->o, &req, SMI_R_VALUE, out, NULL) : rv;
 }
 
 int
@@ -109,7 +109,6 @@ sm_var_cas(sm_var *v, const sm_value *expected, const sm_value *desired, bool *s
     Smwire__Request req;
     Smwire__ObjRef ref;
     Smwire__Cas cas = SMWIRE__CAS__INIT;
-    Smwire__Reply *rep;
     smi_wval we, wd;
     int rv = var_start(v, &req, &ref, SMWIRE__REQUEST__OP_VAR_CAS, &cas);
     if (rv == SM_OK)
@@ -120,13 +119,5 @@ sm_var_cas(sm_var *v, const sm_value *expected, const sm_value *desired, bool *s
         return rv;
     cas.expected = &we.w;
     cas.desired = &wd.w;
-    rv = smi_call(v->o.c, &req, 0, &rep);
-    if (rv != SM_OK)
-        return rv;
-    if (current != NULL)
-        rv = smi_value_from_wire(rep->value, current);
-    if (rv == SM_OK && swapped != NULL)
-        *swapped = rep->flag;
-    smwire__reply__free_unpacked(rep, NULL);
-    return rv;
+    return smi_batchable(&v->o, &req, SMI_R_CAS, current, swapped);
 }

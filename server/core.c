@@ -259,6 +259,8 @@ check_key(srv_call *call, const char *key, size_t max)
 
 /* ----------------------------------------------------------------- dispatch */
 
+static int core_batch(srv_call *call);
+
 /* core_unpin drops the reference core_dispatch took for one operation. */
 static void
 core_unpin(srv_state *st, void *arg)
@@ -298,6 +300,8 @@ core_dispatch(srv_call *call)
         return rv;
     if (oc == SMWIRE__REQUEST__OP_OPEN)
         return store_op_open(call);
+    if (oc == SMWIRE__REQUEST__OP_BATCH)
+        return core_batch(call);
 
     const srv_op *op = NULL;
     const srv_type *type = NULL;
@@ -335,6 +339,188 @@ core_dispatch(srv_call *call)
     return op->fn(call, obj);
 }
 
+/* -------------------------------------------------------------------- batch */
+
+#define CORE_MAX_BATCH 65536 /* operations in one BATCH */
+
+/* core_batch_ok says whether op (of type) may run in a batch. Every
+ * operation of the data types (dict, list, var, array, namespace) may, and
+ * the reads of the others that never wait; a non-atomic batch may also put
+ * to and get from queues and set or clear events, without waiting. Nothing
+ * that opens, attaches, releases, waits for a lock or runs a pool. */
+static bool
+core_batch_ok(const srv_type *type, const srv_op *op, bool atomic)
+{
+    if (type->clone != NULL)
+        return true;
+    switch (op->op_case) {
+    case SMWIRE__REQUEST__OP_LOCK_LOCKED:
+    case SMWIRE__REQUEST__OP_RLOCK_LOCKED:
+    case SMWIRE__REQUEST__OP_SEM_VALUE:
+    case SMWIRE__REQUEST__OP_EVENT_IS_SET:
+    case SMWIRE__REQUEST__OP_QUEUE_INFO:
+    case SMWIRE__REQUEST__OP_BARRIER_INFO:
+        return true;
+    case SMWIRE__REQUEST__OP_QUEUE_PUT:
+    case SMWIRE__REQUEST__OP_QUEUE_GET:
+    case SMWIRE__REQUEST__OP_QUEUE_TASK_DONE:
+    case SMWIRE__REQUEST__OP_EVENT_SET:
+    case SMWIRE__REQUEST__OP_EVENT_CLEAR:
+        return !atomic; /* they wake other clients: not undoable */
+    default:
+        return false;
+    }
+}
+
+/* An object an atomic batch wrote, and a copy of it from before. */
+typedef struct core_saved {
+    srv_obj *obj, *copy;
+} core_saved;
+
+/* core_swap exchanges the contents (everything after the header) of a and
+ * its clone b. */
+static void
+core_swap(srv_obj *a, srv_obj *b)
+{
+    unsigned char *pa = (unsigned char *)a + sizeof(srv_obj);
+    unsigned char *pb = (unsigned char *)b + sizeof(srv_obj);
+    for (size_t i = sizeof(srv_obj); i < a->type->size; i++, pa++, pb++) {
+        unsigned char t = *pa;
+        *pa = *pb;
+        *pb = t;
+    }
+}
+
+/* core_batch_op applies one operation of a batch in sub, a call of its own
+ * (its reply, detail and arena); before the first write to a data object
+ * in an atomic batch, it saves a copy into saved. */
+static int
+core_batch_op(srv_call *sub, bool atomic, core_saved *saved, size_t *nsaved)
+{
+    const Smwire__Request *req = sub->req;
+    int oc = (int)req->op_case;
+    const srv_op *op = oc > 0 && oc < CORE_MAX_OP ? core_ops[oc].op : NULL;
+    const srv_type *type = op != NULL ? core_ops[oc].type : NULL;
+    if (oc == SMWIRE__REQUEST__OP__NOT_SET || req->open == NULL)
+        return call_fail(sub, SM_EPROTO, "operation without its body");
+    if (op == NULL || !core_batch_ok(type, op, atomic))
+        return call_fail(sub, SM_EINVAL, "operation %d cannot be in %s batch", oc,
+                         atomic ? "an atomic" : "a");
+    if (req->obj == NULL)
+        return call_fail(sub, SM_EPROTO, "operation without an object");
+    srv_obj *obj = store_lookup(sub->st, req->obj->id, req->obj->nonce);
+    if (obj == NULL)
+        return call_fail(sub, SM_ENOOBJ, "no object %" PRIu64, req->obj->id);
+    if (obj->type != type)
+        return call_fail(sub, SM_EWRONGTYPE, "%s on a %s", op->name, obj->type->name);
+    if (atomic && (op->flags & SRV_OP_WRITE) && type->clone != NULL) {
+        size_t k = 0;
+        while (k < *nsaved && saved[k].obj != obj)
+            k++;
+        if (k == *nsaved) {
+            if (type->clone(sub->st, obj, &saved[k].copy) != SM_OK)
+                return SM_ENOMEM;
+            obj_incref(obj); /* kept until the batch ends, whatever it deletes */
+            saved[k].obj = obj;
+            (*nsaved)++;
+        }
+    }
+    obj_incref(obj);
+    if (call_defer(sub, core_unpin, obj) != SM_OK) {
+        obj_decref(sub->st, obj);
+        return SM_ENOMEM;
+    }
+    return op->fn(sub, obj);
+}
+
+/* core_sub_init prepares sub for one operation of call's batch. */
+static void
+core_sub_init(srv_call *sub, srv_call *call, Smwire__Request *req)
+{
+    memset(sub, 0, offsetof(srv_call, arena));
+    sub->st = call->st;
+    sub->sess = call->sess;
+    sub->req = req;
+    sub->defer_tail = &sub->defer;
+    sub->in_batch = true;
+    sub->fail_index = -1;
+    sub->detail[0] = '\0';
+    smwire__reply__init(&sub->rep);
+    arena_init(&sub->arena);
+}
+
+static void
+core_sub_fini(srv_call *sub)
+{
+    call_finish(sub);
+    arena_fini(&sub->arena);
+}
+
+/* core_batch applies a BATCH (smwire.proto): in order, under the one state
+ * lock, so no other request comes between its operations. Each reply is
+ * packed as soon as its operation is done, so a later operation cannot
+ * change what an earlier one returned. An atomic batch that fails puts
+ * back every object it wrote, from the copies saved before their first
+ * write, and answers with the failed operation's status and index. */
+static int
+core_batch(srv_call *call)
+{
+    const Smwire__Batch *b = call->req->batch;
+    size_t n = b->n_ops;
+    if (n > CORE_MAX_BATCH)
+        return call_fail(call, SM_EINVAL, "batch of %zu operations; at most %d", n,
+                         CORE_MAX_BATCH);
+    if (n == 0)
+        return SM_OK;
+    ProtobufCBinaryData *outs = call_alloc(call, n * sizeof(*outs));
+    core_saved *saved = b->atomic ? call_alloc(call, n * sizeof(*saved)) : NULL;
+    if (outs == NULL || (b->atomic && saved == NULL))
+        return SM_ENOMEM;
+    size_t nsaved = 0;
+    int rv = SM_OK;
+    for (size_t i = 0; i < n && rv == SM_OK; i++) {
+        srv_call sub;
+        b->ops[i]->timeout_ms = 0;
+        core_sub_init(&sub, call, b->ops[i]);
+        int orv = core_batch_op(&sub, b->atomic, saved, &nsaved);
+        if (orv != SM_OK && orv != SM_EOWNERDEAD) {
+            Smwire__Reply empty = SMWIRE__REPLY__INIT;
+            sub.rep = empty;
+        }
+        if (orv != SM_OK && b->atomic) {
+            const srv_op *op = b->ops[i]->op_case > 0 && b->ops[i]->op_case < CORE_MAX_OP
+                                   ? core_ops[b->ops[i]->op_case].op
+                                   : NULL;
+            rv = call_fail(call, orv, "batch operation %zu (%s): %s", i,
+                           op != NULL ? op->name : "?", sub.detail);
+            call->fail_index = (int64_t)i;
+        } else {
+            sub.rep.status = (uint32_t)orv;
+            sub.rep.detail = sub.detail;
+            outs[i].len = smwire__reply__get_packed_size(&sub.rep);
+            outs[i].data = call_alloc(call, outs[i].len + 1);
+            if (outs[i].data == NULL)
+                rv = SM_ENOMEM; /* (a non-atomic batch stops here too) */
+            else
+                smwire__reply__pack(&sub.rep, outs[i].data);
+        }
+        core_sub_fini(&sub);
+    }
+    /* Newest first, so an object saved twice (it cannot be) would still end
+     * at its oldest state; then the copies go, with what they now hold. */
+    for (size_t k = nsaved; k-- > 0;) {
+        if (rv != SM_OK)
+            core_swap(saved[k].obj, saved[k].copy);
+        saved[k].obj->type->destroy(call->st, saved[k].copy);
+        obj_decref(call->st, saved[k].obj);
+    }
+    if (rv != SM_OK)
+        return rv;
+    call->rep.replies = outs;
+    call->rep.n_replies = n;
+    return SM_OK;
+}
+
 int
 srv_handle_into(srv_state *st, const uint8_t *data, size_t len, srv_alloc_fn alloc_fn,
                 void *alloc_arg, void *conn, bool *parkedp, size_t *outlenp)
@@ -355,6 +541,8 @@ srv_handle_into(srv_state *st, const uint8_t *data, size_t len, srv_alloc_fn all
     call.rawlen = len;
     call.defer = NULL;
     call.defer_tail = &call.defer;
+    call.in_batch = false;
+    call.fail_index = -1;
     call.detail[0] = '\0';
     smwire__reply__init(&call.rep);
     arena_init(&call.arena);
@@ -398,6 +586,8 @@ srv_handle_into(srv_state *st, const uint8_t *data, size_t len, srv_alloc_fn all
         /* A failed operation returns no partial result, only its status. */
         Smwire__Reply empty = SMWIRE__REPLY__INIT;
         call.rep = empty;
+        if (call.fail_index >= 0)
+            call.rep.n = call.fail_index + 1; /* which op of an atomic batch failed */
     }
     call.rep.status = (uint32_t)rv;
     call.rep.detail = call.detail;

@@ -147,6 +147,20 @@ map_del(srv_map *m, map_ent *e)
     free(e);
 }
 
+int
+map_copy(srv_state *st, srv_map *dst, const srv_map *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    for (const map_ent *e = src->head; e != NULL; e = e->next) {
+        map_ent *ne = map_add(dst, e->key, e->klen);
+        if (ne == NULL || val_copy(&ne->val, &e->val) != SM_OK) {
+            map_clear(st, dst);
+            return SM_ENOMEM;
+        }
+    }
+    return SM_OK;
+}
+
 void
 map_clear(srv_state *st, srv_map *m)
 {

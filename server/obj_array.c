@@ -318,6 +318,25 @@ array_destroy(srv_state *st, srv_obj *o)
     free(o);
 }
 
+static int
+array_clone(srv_state *st, srv_obj *o, srv_obj **out)
+{
+    (void)st;
+    const array *src = ARR(o);
+    array *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return SM_ENOMEM;
+    *a = *src;
+    a->data = malloc(src->len * src->size + 1);
+    if (a->data == NULL) {
+        free(a);
+        return SM_ENOMEM;
+    }
+    memcpy(a->data, src->data, src->len * src->size);
+    *out = &a->hdr;
+    return SM_OK;
+}
+
 static const srv_op array_ops[] = {
     {SMWIRE__REQUEST__OP_ARRAY_GET, "array.get", array_op_get, SRV_OP_READ},
     {SMWIRE__REQUEST__OP_ARRAY_SET, "array.set", array_op_set, SRV_OP_WRITE},
@@ -336,4 +355,6 @@ const srv_type srv_type_array = {
     .match = array_match,
     .destroy = array_destroy,
     .fill_open = array_fill_open,
+    .clone = array_clone,
+    .size = sizeof(array),
 };

@@ -351,6 +351,18 @@ dict_destroy(srv_state *st, srv_obj *o)
     free(o);
 }
 
+static int
+dict_clone(srv_state *st, srv_obj *o, srv_obj **out)
+{
+    dict *d = calloc(1, sizeof(*d));
+    if (d == NULL || map_copy(st, &d->map, DICT(o)) != SM_OK) {
+        free(d);
+        return SM_ENOMEM;
+    }
+    *out = &d->hdr;
+    return SM_OK;
+}
+
 static const srv_op dict_ops[] = {
     {SMWIRE__REQUEST__OP_DICT_GET, "dict.get", dict_op_get, SRV_OP_READ},
     {SMWIRE__REQUEST__OP_DICT_SET, "dict.set", dict_op_set, SRV_OP_WRITE},
@@ -374,4 +386,6 @@ const srv_type srv_type_dict = {
     .nops = SM_NELEM(dict_ops),
     .create = dict_create,
     .destroy = dict_destroy,
+    .clone = dict_clone,
+    .size = sizeof(dict),
 };

@@ -321,6 +321,27 @@ list_destroy(srv_state *st, srv_obj *o)
     free(o);
 }
 
+static int
+list_clone(srv_state *st, srv_obj *o, srv_obj **out)
+{
+    const list *src = LIST(o);
+    list *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return SM_ENOMEM;
+    if (src->len > 0 && !list_reserve(l, src->len)) {
+        free(l);
+        return SM_ENOMEM;
+    }
+    for (; l->len < src->len; l->len++) {
+        if (val_copy(&l->items[l->len], &src->items[l->len]) != SM_OK) {
+            list_destroy(st, &l->hdr);
+            return SM_ENOMEM;
+        }
+    }
+    *out = &l->hdr;
+    return SM_OK;
+}
+
 static const srv_op list_ops[] = {
     {SMWIRE__REQUEST__OP_LIST_APPEND, "list.append", list_op_append, SRV_OP_WRITE},
     {SMWIRE__REQUEST__OP_LIST_EXTEND, "list.extend", list_op_extend, SRV_OP_WRITE},
@@ -343,4 +364,6 @@ const srv_type srv_type_list = {
     .nops = SM_NELEM(list_ops),
     .create = list_create,
     .destroy = list_destroy,
+    .clone = list_clone,
+    .size = sizeof(list),
 };

@@ -63,6 +63,18 @@ ns_destroy(srv_state *st, srv_obj *o)
     free(o);
 }
 
+static int
+ns_clone(srv_state *st, srv_obj *o, srv_obj **out)
+{
+    ns *n = calloc(1, sizeof(*n));
+    if (n == NULL || map_copy(st, &n->map, NS(o)) != SM_OK) {
+        free(n);
+        return SM_ENOMEM;
+    }
+    *out = &n->hdr;
+    return SM_OK;
+}
+
 static const srv_op ns_ops[] = {
     {SMWIRE__REQUEST__OP_NS_GET, "ns.get", ns_op_get, SRV_OP_READ},
     {SMWIRE__REQUEST__OP_NS_SET, "ns.set", ns_op_set, SRV_OP_WRITE},
@@ -77,4 +89,6 @@ const srv_type srv_type_ns = {
     .nops = SM_NELEM(ns_ops),
     .create = ns_create,
     .destroy = ns_destroy,
+    .clone = ns_clone,
+    .size = sizeof(ns),
 };

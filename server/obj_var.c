@@ -104,6 +104,19 @@ var_destroy(srv_state *st, srv_obj *o)
     free(o);
 }
 
+static int
+var_clone(srv_state *st, srv_obj *o, srv_obj **out)
+{
+    (void)st;
+    var *v = calloc(1, sizeof(*v));
+    if (v == NULL || val_copy(&v->v, VAR(o)) != SM_OK) {
+        free(v);
+        return SM_ENOMEM;
+    }
+    *out = &v->hdr;
+    return SM_OK;
+}
+
 static const srv_op var_ops[] = {
     {SMWIRE__REQUEST__OP_VAR_GET, "var.get", var_op_get, SRV_OP_READ},
     {SMWIRE__REQUEST__OP_VAR_SET, "var.set", var_op_set, SRV_OP_WRITE},
@@ -118,4 +131,6 @@ const srv_type srv_type_var = {
     .nops = SM_NELEM(var_ops),
     .create = var_create,
     .destroy = var_destroy,
+    .clone = var_clone,
+    .size = sizeof(var),
 };

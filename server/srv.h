@@ -149,6 +149,10 @@ map_ent *map_find(const srv_map *m, const char *key, size_t klen);
 map_ent *map_add(srv_map *m, const char *key, size_t klen);
 /* map_del unlinks and frees e; the caller has cleared e->val. */
 void map_del(srv_map *m, map_ent *e);
+/* map_copy makes dst (uninitialised) a deep copy of src, in the same
+ * order (one more reference for each ref value). Returns SM_OK or
+ * SM_ENOMEM (then dst is empty and holds nothing). */
+int map_copy(srv_state *st, srv_map *dst, const srv_map *src);
 /* map_clear frees every entry, calling val_clear on each value. */
 void map_clear(srv_state *st, srv_map *m);
 
@@ -369,6 +373,11 @@ struct srv_type {
     void (*fill_open)(srv_call *call, srv_obj *obj);
     /* timeout answers a waiter whose deadline passed (NULL: SM_ETIMEDOUT). */
     void (*timeout)(srv_state *st, srv_waiter *w);
+    /* Atomic batches (data types only; NULL elsewhere): clone makes an
+     * unregistered copy of obj's content (a struct of size bytes, freed by
+     * destroy); undoing a batch swaps the bytes after the header back. */
+    int (*clone)(srv_state *st, srv_obj *obj, srv_obj **out);
+    size_t size;
 };
 
 extern const srv_type srv_type_dict, srv_type_list, srv_type_var, srv_type_array, srv_type_ns;
@@ -443,6 +452,8 @@ struct srv_call {
     srv_defer *defer; /* run after packing, in the order added */
     srv_defer **defer_tail;
     srv_arena arena;
+    bool in_batch;      /* an operation inside a BATCH: it may not park */
+    int64_t fail_index; /* an atomic BATCH that failed: the op's index, else -1 */
     char detail[256];
 };
 

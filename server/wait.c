@@ -140,6 +140,8 @@ srv_park(srv_call *call, srv_obj *obj, srv_wlist *list, srv_waiter **wp)
 {
     srv_state *st = call->st;
     const Smwire__Request *req = call->req;
+    if (call->in_batch) /* no operation in a batch waits (core_batch_ok) */
+        return call_fail(call, SM_ETIMEDOUT, "an operation in a batch does not wait");
     int rv = srv_sess_park_room(call);
     if (rv != SM_OK)
         return rv;

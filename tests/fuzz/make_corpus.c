@@ -967,6 +967,72 @@ seed_limits(mc_seed *s)
     mc_end(s);
 }
 
+/* A batch's ops: obj slots as in mc_op (patched like every ObjRef). */
+static Smwire__Request *
+mc_sub(Smwire__Request *r, unsigned obj, int oc, void *body)
+{
+    smwire__request__init(r);
+    r->obj = mc_slot(obj, T(NONE));
+    r->op_case = (Smwire__Request__OpCase)oc;
+    r->open = body;
+    return r;
+}
+
+static void
+seed_batch(mc_seed *s)
+{
+    Smwire__KeyValue kv1 = SMWIRE__KEY_VALUE__INIT, kv2 = SMWIRE__KEY_VALUE__INIT;
+    Smwire__Key k = SMWIRE__KEY__INIT;
+    Smwire__Index ix = SMWIRE__INDEX__INIT;
+    Smwire__Empty e = SMWIRE__EMPTY__INIT;
+    Smwire__Request subs[6];
+    Smwire__Request *ops[6];
+    Smwire__Batch b = SMWIRE__BATCH__INIT;
+    kv1.key = "a";
+    kv1.value = mc_int(1);
+    kv2.key = "s";
+    kv2.value = mc_str("text");
+    k.key = "a";
+    ix.index = -1;
+    /* slot 1: the dict, slot 0: the list (the newest) */
+    ops[0] = mc_sub(&subs[0], 1, OC(DICT_SET), &kv2);
+    ops[1] = mc_sub(&subs[1], 1, OC(DICT_INCR), &kv1);
+    ops[2] = mc_sub(&subs[2], 0, OC(LIST_APPEND), mc_int(5));
+    ops[3] = mc_sub(&subs[3], 1, OC(DICT_GET), &k);
+    ops[4] = mc_sub(&subs[4], 0, OC(LIST_POP), &ix);
+    ops[5] = mc_sub(&subs[5], 1, OC(DICT_LEN), &e);
+    b.ops = ops;
+    b.n_ops = 6;
+
+    mc_begin(s, "batch");
+    mc_session_open(s, 30000);
+    mc_open(s, T(DICT), "fz.batch.dict");
+    mc_open(s, T(LIST), "fz.batch.list");
+    b.atomic = true;
+    mc_op(s, 0, OC(BATCH), &b);
+    b.atomic = false;
+    mc_op(s, 0, OC(BATCH), &b);
+    /* An atomic batch that fails at its last op: incr of a string. */
+    kv1.key = "s";
+    b.atomic = true;
+    mc_op(s, 0, OC(BATCH), &b);
+    mc_op(s, 0, OC(BATCH), &b); /* ... again, as a pipeline below */
+    b.atomic = false;
+    mc_op(s, 0, OC(BATCH), &b);
+    /* Not batchable: an open, a batch inside a batch. */
+    Smwire__Open o = SMWIRE__OPEN__INIT;
+    o.type = T(DICT);
+    o.name = "fz.batch.in";
+    Smwire__Batch inner = SMWIRE__BATCH__INIT;
+    ops[0] = mc_sub(&subs[0], 1, OC(OPEN), &o);
+    ops[1] = mc_sub(&subs[1], 1, OC(BATCH), &inner);
+    b.n_ops = 2;
+    mc_op(s, 0, OC(BATCH), &b);
+    b.n_ops = 0;
+    mc_op(s, 0, OC(BATCH), &b);
+    mc_end(s);
+}
+
 static void
 seed_all(void)
 {
@@ -986,6 +1052,7 @@ seed_all(void)
     seed_refs(&s);
     seed_malformed(&s);
     seed_limits(&s);
+    seed_batch(&s);
 }
 
 /* ------------------------------------------------------------ the wire tool */
