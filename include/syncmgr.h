@@ -558,8 +558,8 @@ SM_API int sm_ns_list(sm_ns *ns, char ***namesp, size_t *np);
  * sm_batch_exec, which must come before they are read and while they are
  * still in scope. Other threads, and calls on other clients, go on as usual.
  *
- * Batchable: sm_dict_get, _set, _del, _pop, _setdefault, _incr, _clear,
- * _keys, _values; sm_list_append, _insert, _get, _set, _pop, _remove,
+ * Batchable: sm_dict_get, _set, _del, _contains, _pop, _setdefault, _incr,
+ * _clear, _keys, _values; sm_list_append, _insert, _get, _set, _pop, _remove,
  * _index, _slice, _clear; sm_var_get, _set, _add, _cas; sm_array_get, _set,
  * _add, _get_slice; sm_ns_get, _set, _del, _list. Any other
  * call on c (one that waits, opens or closes an object, or works on the

@@ -103,9 +103,9 @@ sm_dict_incr(sm_dict *d, const char *key, const sm_value *delta, sm_value *out)
     return dict_keyvalue(d, SMWIRE__REQUEST__OP_DICT_INCR, key, delta, true, out);
 }
 
-/* dict_key sends one of the key-only operations. */
+/* dict_key sends one of the key-only operations (batchable). */
 static int
-dict_key(sm_dict *d, int op_case, const char *key, Smwire__Reply **repp)
+dict_key(sm_dict *d, int op_case, const char *key, int kind, void *out)
 {
     int rv = dict_check(d, key);
     if (rv != SM_OK)
@@ -117,37 +117,21 @@ dict_key(sm_dict *d, int op_case, const char *key, Smwire__Reply **repp)
     k.key = (char *)key;
     req.op_case = (Smwire__Request__OpCase)op_case;
     req.dict_del = &k; /* every Key member shares this slot */
-    return smi_call(d->o.c, &req, 0, repp);
+    return smi_batchable(&d->o, &req, kind, out, NULL);
 }
 
 int
 sm_dict_del(sm_dict *d, const char *key)
 {
-    int rv = dict_check(d, key);
-    if (rv != SM_OK)
-        return rv;
-    Smwire__Request req;
-    Smwire__ObjRef ref;
-    Smwire__Key k = SMWIRE__KEY__INIT;
-    smi_req_init(&req, &ref, &d->o);
-    k.key = (char *)key;
-    req.op_case = SMWIRE__REQUEST__OP_DICT_DEL;
-    req.dict_del = &k;
-    return smi_batchable(&d->o, &req, SMI_R_VOID, NULL, NULL);
+    return dict_key(d, SMWIRE__REQUEST__OP_DICT_DEL, key, SMI_R_VOID, NULL);
 }
 
 int
 sm_dict_contains(sm_dict *d, const char *key, bool *out)
 {
-    Smwire__Reply *rep;
     if (out == NULL)
         return smi_fail(SM_EINVAL, "no output");
-    int rv = dict_key(d, SMWIRE__REQUEST__OP_DICT_CONTAINS, key, &rep);
-    if (rv == SM_OK) {
-        *out = rep->flag;
-        smwire__reply__free_unpacked(rep, NULL);
-    }
-    return rv;
+    return dict_key(d, SMWIRE__REQUEST__OP_DICT_CONTAINS, key, SMI_R_FLAG, out);
 }
 
 /* dict_plain starts a request with an empty body. */

@@ -206,6 +206,10 @@ smi_reply_decode(const Smwire__Reply *rep, int kind, void *out1, void *out2)
         if (out1 != NULL)
             *(int64_t *)out1 = rep->n;
         break;
+    case SMI_R_FLAG:
+        if (out1 != NULL)
+            *(bool *)out1 = rep->flag;
+        break;
     case SMI_R_CAS:
         if (out1 != NULL)
             rv = smi_value_from_wire(rep->value, out1);
@@ -273,12 +277,5 @@ smi_call_n(const smi_obj *o, Smwire__Request *req, int64_t *out)
 int
 smi_call_flag(const smi_obj *o, Smwire__Request *req, bool *out)
 {
-    Smwire__Reply *rep;
-    int rv = smi_call(o->c, req, 0, &rep);
-    if (rv != SM_OK)
-        return rv;
-    if (out != NULL)
-        *out = rep->flag;
-    smwire__reply__free_unpacked(rep, NULL);
-    return SM_OK;
+    return smi_call_kind(o, req, SMI_R_FLAG, out, NULL);
 }

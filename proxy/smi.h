@@ -110,8 +110,9 @@ int smi_call_flag(const smi_obj *o, Smwire__Request *req, bool *out);
 /* What a reply gives back, for a call that may be recorded in a batch:
  * out1/out2 are the caller's output pointers (any may be NULL where the
  * immediate call allows it). VALUE: sm_value*; VALUES: sm_value**, size_t*;
- * KEYS: char***, size_t*; N: int64_t*; CAS: sm_value* current, bool* swapped. */
-enum { SMI_R_VOID, SMI_R_VALUE, SMI_R_VALUES, SMI_R_KEYS, SMI_R_N, SMI_R_CAS };
+ * KEYS: char***, size_t*; N: int64_t*; FLAG: bool*; CAS: sm_value* current,
+ * bool* swapped. */
+enum { SMI_R_VOID, SMI_R_VALUE, SMI_R_VALUES, SMI_R_KEYS, SMI_R_N, SMI_R_FLAG, SMI_R_CAS };
 /* smi_reply_decode fills the outputs of kind from rep (status SM_OK). */
 int smi_reply_decode(const Smwire__Reply *rep, int kind, void *out1, void *out2);
 /* smi_batchable is the last step of a call that can be batched: while the
