@@ -563,7 +563,8 @@ SM_API int sm_ns_list(sm_ns *ns, char ***namesp, size_t *np);
  * _index, _slice, _clear; sm_var_get, _set, _add, _cas; sm_array_get, _set,
  * _add, _get_slice; sm_ns_get, _set, _del, _list. Any other
  * call on c (one that waits, opens or closes an object, or works on the
- * reply, such as sm_dict_len) returns SM_EINVAL while recording.
+ * reply, such as sm_dict_len) returns SM_EINVAL while recording, except
+ * sm_T_close, which always frees its proxy and so releases it at once.
  *
  * SM_BATCH_ATOMIC: the operations are applied in order with no other
  * client's operation between them, and if one fails none is applied:
@@ -584,7 +585,8 @@ SM_API int sm_ns_list(sm_ns *ns, char ***namesp, size_t *np);
 #define SM_BATCH_PIPELINE 0
 #define SM_BATCH_ATOMIC 1
 SM_API int sm_batch_begin(sm_client *c, int mode, sm_batch **bp);
-/* sm_batch_exec ends recording and makes the round trip; once only. */
+/* sm_batch_exec ends recording and makes the round trip; once only, on the
+ * thread that began the batch (from another: SM_EINVAL, nothing changes). */
 SM_API int sm_batch_exec(sm_batch *b);
 /* How many operations were recorded. */
 SM_API size_t sm_batch_len(const sm_batch *b);
@@ -593,7 +595,9 @@ SM_API size_t sm_batch_len(const sm_batch *b);
 SM_API int sm_batch_status(const sm_batch *b, size_t i);
 /* After sm_batch_exec: the index of the (first) failed operation, or -1. */
 SM_API int64_t sm_batch_failed(const sm_batch *b);
-/* sm_batch_free ends recording if it still runs and frees b; NULL is a no-op. */
+/* sm_batch_free ends recording if it still runs and frees b; NULL is a
+ * no-op. Call it on the thread that began the batch (once sent, any thread
+ * may free it). */
 SM_API void sm_batch_free(sm_batch *b);
 
 /* ------------------------------------------------------ blocking objects

@@ -6,6 +6,7 @@
  * the packed requests into one Batch message, sends it as one request and
  * decodes each operation's packed reply into the outputs kept for it.
  * Exported: the sm_batch_* functions of syncmgr.h. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,7 @@ typedef struct batch_op {
 
 struct sm_batch {
     sm_client *c;
+    pthread_t owner; /* the thread that records it */
     bool atomic;
     bool done;
     batch_op *ops;
@@ -55,6 +57,7 @@ sm_batch_begin(sm_client *c, int mode, sm_batch **bp)
     if (b == NULL)
         return SM_ENOMEM;
     b->c = c;
+    b->owner = pthread_self();
     b->atomic = mode == SM_BATCH_ATOMIC;
     b->failed = -1;
     batch_cur = b;
@@ -127,6 +130,8 @@ sm_batch_exec(sm_batch *b)
     smi_detail_clear();
     if (b == NULL)
         return smi_fail(SM_EINVAL, "no batch");
+    if (!pthread_equal(b->owner, pthread_self()))
+        return smi_fail(SM_EINVAL, "a batch is sent by the thread that recorded it");
     if (batch_cur == b)
         batch_cur = NULL;
     if (b->done)

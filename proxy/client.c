@@ -811,6 +811,15 @@ smi_call_now(sm_client *c, Smwire__Request *req, int64_t wait_ms, bool unbounded
 }
 
 int
+smi_call_direct(sm_client *c, Smwire__Request *req, Smwire__Reply **repp)
+{
+    smi_detail_clear();
+    if (c == NULL)
+        return smi_fail(SM_EINVAL, "no client");
+    return smi_call_now(c, req, 0, false, repp);
+}
+
+int
 smi_client_call_batch(sm_client *c, Smwire__Batch *batch, Smwire__Reply **repp)
 {
     Smwire__Request req;

@@ -42,6 +42,8 @@ sm_dict_get_or(sm_dict *d, const char *key, const sm_value *dflt, sm_value *out)
     if (dflt == NULL || out == NULL)
         return smi_fail(SM_EINVAL, "no default or output value");
     sm_value got;
+    if (d != NULL && smi_recording(d->o.c) != NULL) /* it works on the reply here */
+        return smi_fail(SM_EINVAL, "this call cannot be in a batch");
     int rv = sm_dict_get(d, key, &got);
     if (rv == SM_ENOKEY)
         return sm_value_copy(out, dflt);

@@ -178,7 +178,13 @@ smi_obj_release(smi_obj *o)
     smi_req_init(&req, &ref, o);
     req.op_case = SMWIRE__REQUEST__OP_RELEASE;
     req.release = &empty;
-    return smi_call_void(o, &req);
+    /* Not a batch operation, but a close always frees its proxy: the
+     * release goes out now even while this thread records a batch. */
+    Smwire__Reply *rep;
+    int rv = smi_call_direct(o->c, &req, &rep);
+    if (rv == SM_OK)
+        smwire__reply__free_unpacked(rep, NULL);
+    return rv;
 }
 
 /* --------------------------------------------------------- reply helpers */

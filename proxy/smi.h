@@ -123,6 +123,8 @@ int smi_batchable(const smi_obj *o, Smwire__Request *req, int kind, void *out1, 
 /* smi_recording: the batch the calling thread records for c, or NULL. */
 sm_batch *smi_recording(const sm_client *c);
 int smi_batch_add(sm_batch *b, const Smwire__Request *req, int kind, void *out1, void *out2);
+/* smi_call_direct is smi_call (no wait) even while the thread records. */
+int smi_call_direct(sm_client *c, Smwire__Request *req, Smwire__Reply **repp);
 /* smi_client_call_batch sends a BATCH request on c (client.c). */
 int smi_client_call_batch(sm_client *c, Smwire__Batch *batch, Smwire__Reply **repp);
 /* smi_last_fail_index: after a call failed in the server on this thread,
