@@ -26,10 +26,20 @@
  *   lock          sm_lock_acquire + sm_lock_release SET k tok NX, sent again at once 2
  *                                                  until it succeeds, + DEL          (+ retries)
  *   queue         sm_queue_put + sm_queue_get      LPUSH q val + BRPOP q             2
- * Every client has its own key for dict.set/get; the counter, the list, the lock and the
- * queue are one object shared by every client of a cell (contended, as such objects are
- * used), fresh for each cell. list.pop's list is filled before the clock starts with more
- * items than the cell can pop.
+ *   batch16.set   16 sm_dict_set in one            16 HSET h key_i val, pipelined:   1/16
+ *                 SM_BATCH_ATOMIC batch            redisAppendCommand x 16, then
+ *                                                  redisGetReply x 16
+ *   pipe.set      --pipe N sm_dict_set in one      - (compare.sh holds it against    1/N
+ *                 SM_BATCH_PIPELINE batch; only    Redis's dict.set at 16 clients)
+ *                 with --clients 1
+ * Every client has its own key for dict.set/get, and its own 16 or N keys for the batches;
+ * the sets of every op go to one dict (hash) shared by all clients. The counter, the list,
+ * the lock and the queue are one object shared by every client of a cell (contended, as
+ * such objects are used), fresh for each cell. list.pop's list is filled before the clock
+ * starts with more items than the cell can pop. The batches' ops are the sets: a round trip
+ * of batch16.set counts 16 ops, and its Redis peer's too (Redis applies a pipeline's
+ * commands one by one, with other clients' commands between them; syncmgr's atomic batch is
+ * applied whole or not at all).
  *
  * Checks that cost no round trip: the counter is read back after each cell and must equal the
  * increments done (warm-up included); lock holders mark a flag in shared memory, so two
@@ -38,10 +48,12 @@
  * Clients are processes, forked for each cell by this process, which itself never calls nng
  * (nng 1.5.2 aborts in a child forked after its parent used it). Each client opens its own
  * connection, client 0 prepares the cell's objects, all warm up (SMB_WARMUP calls each), and
- * the clock starts when the last one is warm. A cell runs --seconds or --max-ops calls in all,
+ * the clock starts when the last one is warm. A cell runs --seconds or --max-ops ops in all,
  * whichever comes first, as --rounds slices interleaved with the other cells. Latencies go
  * into shared memory; ops/s is completed ops over the timed wall time (first client's start
- * to last client's end), p50/p99 are nearest-rank percentiles of per-op latency.
+ * to last client's end), p50/p99 are nearest-rank percentiles of per-call latency: per op,
+ * and for the batches per round trip (begin, record, exec; the wait its caller sees for all
+ * its 16 or N sets), not divided by the sets in it.
  *
  * With --mem N it measures memory instead: N entries (16-byte keys, 16-byte values) inserted
  * into one dict of a fresh syncmgrd (sm_dict_update, 1,000 pairs a call) against its VmRSS
@@ -51,7 +63,8 @@
  * Output: progress lines on stdout, and with --tsv FILE rows appended to FILE:
  *   cell PEER TRANSPORT OP CLIENTS OPS SECONDS OPS_PER_S P50_US P99_US ERRORS RT NOTE
  *   mem  PEER MEASURE ENTRIES BYTES_BEFORE BYTES_AFTER NOTE
- * (tab-separated). A benchmark never passes or fails: exit 0 once the rows are written, even
+ * (tab-separated; RT is round trips per op, 1/16 or 1/N for the batches, and ERRORS counts
+ * failed calls). A benchmark never passes or fails: exit 0 once the rows are written, even
  * when a cell could not run (its row says why); 1 if nothing could be set up; 2 on a usage
  * error. */
 #ifndef _GNU_SOURCE
@@ -102,6 +115,8 @@
 #define SMB_WAIT_MS         10000 /* lock and queue waits, in the server */
 #define SMB_BATCH           1000  /* pairs or items per filling call */
 #define SMB_SETUP_S         60    /* longest a cell's clients may take to connect and warm up */
+#define SMB_BATCH16         16    /* sets per round trip of batch16.set */
+#define SMB_PIPE_DEFAULT    128   /* sets per round trip of pipe.set unless --pipe says */
 
 typedef enum smb_peer { SMB_SYNCMGR = 0, SMB_NNG = 1, SMB_REDIS = 2 } smb_peer;
 static const char *const smb_peer_names[] = {"syncmgr", "nng", "redis"};
@@ -115,11 +130,15 @@ typedef enum smb_op {
     SMB_INCR,
     SMB_LOCK,
     SMB_QUEUE,
+    SMB_BATCH_SET,
+    SMB_PIPE_SET,
     SMB_NOPS
 } smb_op;
-static const char *const smb_op_names[] = {"echo",     "dict.set",     "dict.get", "list.append",
-                                           "list.pop", "counter.incr", "lock",     "queue"};
-static const int smb_op_rt[] = {1, 1, 1, 1, 1, 1, 2, 2};
+static const char *const smb_op_names[] = {
+    "echo",         "dict.set", "dict.get", "list.append", "list.pop",
+    "counter.incr", "lock",     "queue",    "batch16.set", "pipe.set"};
+/* Round trips per call; a batch's call is one round trip for many ops (smb_per). */
+static const int smb_op_rt[] = {1, 1, 1, 1, 1, 1, 2, 2, 1, 1};
 
 /* ------------------------------------------------------------------ options */
 
@@ -128,6 +147,7 @@ typedef struct smb_opts {
     double seconds;   /* per cell, all rounds together */
     int rounds;       /* slices per cell */
     uint64_t max_ops; /* per cell, all rounds together */
+    int pipe;         /* sets per round trip of pipe.set */
     const char *redis_unix;
     char redis_host[256];
     int redis_port; /* 0: no Redis over tcp */
@@ -430,7 +450,7 @@ typedef struct smb_shared {
     atomic_int go;       /* 1: the clock runs; -1: abort */
     atomic_int finished; /* clients past their timed loop */
     atomic_int failed;   /* clients whose setup failed */
-    atomic_uint_fast64_t next;   /* next latency slot */
+    atomic_uint_fast64_t next;   /* next latency slot: one per call */
     atomic_uint_fast64_t errors; /* failed calls */
     atomic_uint_fast64_t incrs;  /* increments that succeeded, warm-up included */
     atomic_uint_fast64_t tries;  /* Redis lock: SET NX sent in the timed part */
@@ -444,17 +464,18 @@ typedef struct smb_shared {
     atomic_int checked;  /* 1: check holds the counter read back by client 0 */
     int64_t check;
     uint64_t go_ns;      /* written before go is set */
-    uint64_t lat[];      /* ns per op; UINT64_MAX marks a failed op */
+    uint64_t lat[];      /* ns per call; UINT64_MAX marks a failed call */
 } smb_shared;
 
 /* A slice of a cell, as its clients see it. */
 typedef struct smb_cell {
     const smb_target *t;
     smb_op op;
+    int per; /* ops per call: 1, or the sets of one batch */
     int clients;
     double seconds;
-    uint64_t max_ops; /* this slice's bound, all clients together */
-    int id;           /* unique in this run: names the cell's objects */
+    uint64_t max_calls; /* this slice's bound, all clients together */
+    int id;             /* unique in this run: names the cell's objects */
     smb_shared *sh;
 } smb_cell;
 
@@ -505,6 +526,7 @@ typedef struct smb_conn {
     char val[SMB_VAL_LEN + 1];
     char name[64]; /* the cell's object (Redis: its key) */
     char field[64]; /* the counter's key in the dict or hash */
+    char (*bkeys)[SMB_KEY_LEN + 1]; /* the batches: c->per keys, one per set */
     /* syncmgr */
     sm_client *cli;
     sm_dict *dict;
@@ -611,6 +633,31 @@ smb_lock_leave(smb_shared *sh)
     atomic_fetch_sub(&sh->holders, 1);
 }
 
+/* One syncmgr batch: c->per sm_dict_set, one per key of cn->bkeys, recorded and sent in one
+ * round trip. Returns an SM_ status, with why set unless SM_OK. */
+static int
+smb_sm_batch(smb_conn *cn, int mode, char *why, size_t len)
+{
+    sm_value v = sm_value_bytes(cn->val, SMB_VAL_LEN);
+    sm_batch *b = NULL;
+    int rv = sm_batch_begin(cn->cli, mode, &b);
+    if (rv != SM_OK) {
+        smb_sm_why(why, len, "sm_batch_begin", rv);
+        return rv;
+    }
+    for (int i = 0; i < cn->c->per && rv == SM_OK; i++)
+        rv = sm_dict_set(cn->dict, cn->bkeys[i], &v);
+    if (rv != SM_OK) {
+        smb_sm_why(why, len, "sm_dict_set (recording)", rv);
+    } else {
+        rv = sm_batch_exec(b);
+        if (rv != SM_OK)
+            smb_sm_why(why, len, "sm_batch_exec", rv);
+    }
+    sm_batch_free(b);
+    return rv;
+}
+
 /* One syncmgr op. Returns 0, or -1 with why set. */
 static int
 smb_sm_call(smb_conn *cn, smb_op op, char *why, size_t len)
@@ -675,12 +722,46 @@ smb_sm_call(smb_conn *cn, smb_op op, char *why, size_t len)
         if (rv != SM_OK)
             smb_sm_why(why, len, "sm_queue_get", rv);
         break;
+    case SMB_BATCH_SET:
+        rv = smb_sm_batch(cn, SM_BATCH_ATOMIC, why, len);
+        break;
+    case SMB_PIPE_SET:
+        rv = smb_sm_batch(cn, SM_BATCH_PIPELINE, why, len);
+        break;
     default:
         snprintf(why, len, "no such syncmgr op");
         rv = SM_EINVAL;
     }
     sm_value_clear(&out);
     return rv == SM_OK ? 0 : -1;
+}
+
+/* One Redis pipeline: c->per HSET, one per key of cn->bkeys, all written before the first
+ * reply is read. Every reply is read, so the connection stays in step after an error reply.
+ * Returns 0, or -1 with why set (the first failure). */
+static int
+smb_redis_pipeline(smb_conn *cn, char *why, size_t len)
+{
+    int per = cn->c->per, failed = 0;
+    for (int i = 0; i < per; i++) {
+        if (redisAppendCommand(cn->rc, "HSET %s %b %b", cn->name, cn->bkeys[i],
+                               (size_t)SMB_KEY_LEN, cn->val, (size_t)SMB_VAL_LEN) != REDIS_OK) {
+            smb_redis_why(why, len, cn, "HSET (append)", NULL);
+            return -1;
+        }
+    }
+    for (int i = 0; i < per; i++) {
+        void *rp = NULL;
+        if (redisGetReply(cn->rc, &rp) != REDIS_OK) {
+            smb_redis_why(why, len, cn, "HSET (pipelined)", NULL);
+            return -1; /* the connection is broken: no reply is coming */
+        }
+        const redisReply *r = rp;
+        if (r->type != REDIS_REPLY_INTEGER && failed++ == 0)
+            smb_redis_why(why, len, cn, "HSET (pipelined)", r);
+        freeReplyObject(rp);
+    }
+    return failed == 0 ? 0 : -1;
 }
 
 /* One Redis op. Returns 0, or -1 with why set. */
@@ -749,6 +830,8 @@ smb_redis_call(smb_conn *cn, smb_op op, bool timed, char *why, size_t len)
         r = smb_redis_cmd(cn, REDIS_REPLY_ARRAY, "BRPOP", why, len, "BRPOP %s %d", cn->name,
                           SMB_WAIT_MS / 1000);
         break;
+    case SMB_BATCH_SET:
+        return smb_redis_pipeline(cn, why, len);
     default:
         snprintf(why, len, "no such Redis op");
     }
@@ -822,6 +905,8 @@ smb_conn_open(smb_conn *cn, char *why, size_t len)
     case SMB_SET:
     case SMB_GET:
     case SMB_INCR:
+    case SMB_BATCH_SET:
+    case SMB_PIPE_SET:
         rv = sm_dict_open(cn->cli, cn->name, &cn->dict);
         break;
     case SMB_APPEND:
@@ -956,6 +1041,8 @@ smb_client_main(const smb_cell *c, int id)
     switch (c->op) {
     case SMB_SET:
     case SMB_GET:
+    case SMB_BATCH_SET:
+    case SMB_PIPE_SET:
         snprintf(cn.name, sizeof(cn.name), "cmp%sdict", sep);
         break;
     case SMB_INCR:
@@ -966,12 +1053,25 @@ smb_client_main(const smb_cell *c, int id)
         snprintf(cn.name, sizeof(cn.name), "cmp%s%s%s%d", sep, smb_op_names[c->op], sep, c->id);
     }
 
-    bool ok = smb_conn_open(&cn, why, sizeof(why)) == 0;
-    if (!ok)
+    bool ok = true;
+    if (c->per > 1) {
+        cn.bkeys = malloc((size_t)c->per * sizeof(*cn.bkeys));
+        /* 16 bytes each: id < 64 and i < 65,536, as the modulos tell the compiler */
+        for (int i = 0; cn.bkeys != NULL && i < c->per; i++)
+            snprintf(cn.bkeys[i], sizeof(cn.bkeys[i]), "batch-%03u-%06u", (unsigned)id % 1000u,
+                     (unsigned)i % 1000000u);
+        if (cn.bkeys == NULL) {
+            smb_fail(sh, id, "keys", "out of memory");
+            ok = false;
+        }
+    }
+    if (ok && smb_conn_open(&cn, why, sizeof(why)) != 0) {
         smb_fail(sh, id, "connect", why);
+        ok = false;
+    }
     atomic_fetch_add(&sh->opened, 1);
     if (id == 0) {
-        uint64_t items = c->max_ops + (uint64_t)c->clients * SMB_WARMUP + 64;
+        uint64_t items = c->max_calls + (uint64_t)c->clients * SMB_WARMUP + 64;
         if (ok && smb_prepare(&cn, items, why, sizeof(why)) != 0) {
             smb_fail(sh, id, "prepare", why);
             ok = false;
@@ -1002,7 +1102,7 @@ smb_client_main(const smb_cell *c, int id)
         uint64_t end = sh->go_ns + (uint64_t)(c->seconds * 1e9);
         while (now < end) {
             uint64_t slot = atomic_fetch_add(&sh->next, 1);
-            if (slot >= c->max_ops)
+            if (slot >= c->max_calls)
                 break;
             uint64_t a = smb_now_ns();
             int rv = smb_call(&cn, c->op, true, why, sizeof(why));
@@ -1023,6 +1123,7 @@ smb_client_main(const smb_cell *c, int id)
     if (id == 0 && ok && c->op == SMB_INCR && smb_wait_count(sh, &sh->finished, c->clients))
         smb_read_counter(&cn);
     smb_conn_close(&cn);
+    free(cn.bkeys);
     _exit(0);
 }
 
@@ -1030,7 +1131,7 @@ smb_client_main(const smb_cell *c, int id)
 
 /* What the slices of one cell add up to. */
 typedef struct smb_acc {
-    uint64_t *lat; /* latencies of successful ops, ns */
+    uint64_t *lat; /* latencies of successful calls, ns */
     size_t n, cap;
     uint64_t errors;
     double secs;
@@ -1046,9 +1147,9 @@ static void
 smb_run_slice(smb_cell *c, smb_acc *acc)
 {
     smb_shared *sh = c->sh;
-    if (c->max_ops > acc->cap - acc->n)
-        c->max_ops = acc->cap - acc->n;
-    if (c->max_ops == 0)
+    if (c->max_calls > acc->cap - acc->n)
+        c->max_calls = acc->cap - acc->n;
+    if (c->max_calls == 0)
         return;
     memset(sh, 0, sizeof(*sh));
     atomic_init(&sh->opened, 0);
@@ -1148,7 +1249,7 @@ smb_run_slice(smb_cell *c, smb_acc *acc)
         snprintf(acc->err, sizeof(acc->err), "%s", sh->err);
     acc->errors += atomic_load(&sh->errors) + (uint64_t)atomic_load(&sh->failed);
     uint64_t claimed = atomic_load(&sh->next);
-    size_t slots = (size_t)(claimed < c->max_ops ? claimed : c->max_ops);
+    size_t slots = (size_t)(claimed < c->max_calls ? claimed : c->max_calls);
     uint64_t t0 = atomic_load(&sh->t_start), t1 = atomic_load(&sh->t_end);
     if (atomic_load(&sh->go) == 1 && t1 > t0) {
         for (size_t i = 0; i < slots; i++) {
@@ -1247,15 +1348,16 @@ smb_fmt_int(char *buf, size_t len, double v)
     buf[k] = '\0';
 }
 
-/* Finishes a cell: prints its line and appends its TSV row. */
+/* Finishes a cell of `per` ops per call: prints its line and appends its TSV row. */
 static void
-smb_report(FILE *tsv, const smb_target *t, smb_op op, int clients, smb_acc *a)
+smb_report(FILE *tsv, const smb_target *t, smb_op op, int per, int clients, smb_acc *a)
 {
     char note[512], ops_s[32];
     double rate = NAN, p50 = NAN, p99 = NAN;
+    uint64_t ops = (uint64_t)a->n * (uint64_t)per;
     if (a->n > 0 && a->secs > 0) {
         qsort(a->lat, a->n, sizeof(*a->lat), smb_cmp_u64);
-        rate = (double)a->n / a->secs;
+        rate = (double)ops / a->secs;
         p50 = smb_pct_us(a->lat, a->n, 0.50);
         p99 = smb_pct_us(a->lat, a->n, 0.99);
     } else if (a->err[0] == '\0') {
@@ -1263,15 +1365,16 @@ smb_report(FILE *tsv, const smb_target *t, smb_op op, int clients, smb_acc *a)
     }
     smb_note(a, t, op, note, sizeof(note));
     smb_fmt_int(ops_s, sizeof(ops_s), rate);
-    printf("  %-7s %-4s %-12s %2d clients %9s ops/s  p50 %8.1f us  p99 %9.1f us  %s\n",
+    printf("  %-7s %-4s %-12s %2d clients %9s ops/s  p50 %8.1f us  p99 %9.1f us%s  %s\n",
            smb_peer_names[t->peer], t->transport, smb_op_names[op], clients, ops_s, p50, p99,
-           note);
+           per > 1 ? " (round trip)" : "", note);
     fflush(stdout);
     if (tsv != NULL) {
-        fprintf(tsv, "cell\t%s\t%s\t%s\t%d\t%zu\t%.4f\t%.1f\t%.1f\t%.1f\t%" PRIu64 "\t%d\t%s\n",
-                smb_peer_names[t->peer], t->transport, smb_op_names[op], clients, a->n, a->secs,
+        fprintf(tsv,
+                "cell\t%s\t%s\t%s\t%d\t%" PRIu64 "\t%.4f\t%.1f\t%.1f\t%.1f\t%" PRIu64 "\t%g\t%s\n",
+                smb_peer_names[t->peer], t->transport, smb_op_names[op], clients, ops, a->secs,
                 isnan(rate) ? 0.0 : rate, isnan(p50) ? 0.0 : p50, isnan(p99) ? 0.0 : p99,
-                a->errors, smb_op_rt[op], note[0] ? note : "-");
+                a->errors, (double)smb_op_rt[op] / per, note[0] ? note : "-");
         fflush(tsv);
     }
 }
@@ -1496,21 +1599,24 @@ smb_usage(FILE *f)
     fprintf(f,
             "usage: bench_compare --clients N [--seconds S] [--rounds R] [--max-ops N]\n"
             "                     [--redis-unix PATH] [--redis-tcp HOST:PORT]\n"
-            "                     [--ops LIST] [--peers LIST] [--tsv FILE]\n"
+            "                     [--ops LIST] [--peers LIST] [--pipe N] [--tsv FILE]\n"
             "       bench_compare --mem N [--redis-unix PATH | --redis-tcp HOST:PORT] [--tsv F]\n"
             "  --clients N     client processes per cell, 1..%d\n"
             "  --seconds S     time per cell, all rounds together (default 1)\n"
             "  --rounds R      run each cell as R slices, interleaved (default 1)\n"
-            "  --max-ops N     op bound per cell, all clients together (default 300000)\n"
+            "  --max-ops N     op bound per cell, all clients together (default 300000;\n"
+            "                  a batch's sets are its ops)\n"
             "  --redis-unix P  the Redis to measure over its unix socket P\n"
             "  --redis-tcp H:P the Redis to measure over tcp\n"
             "  --ops LIST      some of: echo,dict.set,dict.get,list.append,list.pop,\n"
-            "                  counter.incr,lock,queue (default all)\n"
+            "                  counter.incr,lock,queue,batch16.set,pipe.set (default all;\n"
+            "                  pipe.set runs only with --clients 1)\n"
             "  --peers LIST    some of: syncmgr,nng,redis (default all)\n"
+            "  --pipe N        sets per round trip of pipe.set, 2..65536 (default %d)\n"
             "  --tsv FILE      append the rows to FILE\n"
             "  --mem N         measure server memory for N dict entries instead (syncmgrd,\n"
             "                  and the Redis if one is given)\n",
-            SMB_MAX_CLIENTS);
+            SMB_MAX_CLIENTS, SMB_PIPE_DEFAULT);
 }
 
 /* Sets on[i] for each comma-separated name of names[0..n) in list. Returns 0 or -1. */
@@ -1544,6 +1650,7 @@ smb_parse(int argc, char **argv, smb_opts *o)
     o->seconds = 1.0;
     o->rounds = 1;
     o->max_ops = 300000;
+    o->pipe = SMB_PIPE_DEFAULT;
     for (int i = 0; i < SMB_NOPS; i++)
         o->op_on[i] = true;
     o->peer_on[0] = o->peer_on[1] = o->peer_on[2] = true;
@@ -1609,6 +1716,13 @@ smb_parse(int argc, char **argv, smb_opts *o)
                 fprintf(stderr, "bench_compare: --peers: unknown peer in %s\n", v);
                 return -1;
             }
+        } else if (strcmp(a, "--pipe") == 0) {
+            long n = strtol(v, &end, 10);
+            if (*end != '\0' || n < 2 || n > 65536) {
+                fprintf(stderr, "bench_compare: --pipe wants 2..65536\n");
+                return -1;
+            }
+            o->pipe = (int)n;
         } else if (strcmp(a, "--tsv") == 0) {
             o->tsv = v;
         } else if (strcmp(a, "--mem") == 0) {
@@ -1628,6 +1742,23 @@ smb_parse(int argc, char **argv, smb_opts *o)
         return -1;
     }
     return 0;
+}
+
+/* Ops one call of op makes: a batch's sets, else 1. */
+static int
+smb_per(const smb_opts *o, smb_op op)
+{
+    return op == SMB_BATCH_SET ? SMB_BATCH16 : op == SMB_PIPE_SET ? o->pipe : 1;
+}
+
+/* Whether peer runs op in this run: nng only the echo, which no other peer runs; pipe.set is
+ * syncmgr's alone, from one client process. */
+static bool
+smb_applies(const smb_opts *o, smb_peer peer, smb_op op)
+{
+    if (!o->op_on[op] || (peer == SMB_NNG) != (op == SMB_ECHO))
+        return false;
+    return op != SMB_PIPE_SET || (peer == SMB_SYNCMGR && o->clients == 1);
 }
 
 /* Flushes the Redis under test, so that every run starts from an empty one. */
@@ -1775,7 +1906,7 @@ main(int argc, char **argv)
         return 1;
     }
 
-    /* One accumulator per (target, op) that applies: nng runs only echo, the others all but. */
+    /* One accumulator per (target, op) that applies, with room for a latency per call. */
     smb_acc *acc = calloc((size_t)ntargets * SMB_NOPS, sizeof(*acc));
     if (acc == NULL) {
         fprintf(stderr, "bench_compare: out of memory\n");
@@ -1783,11 +1914,11 @@ main(int argc, char **argv)
     }
     for (int i = 0; i < ntargets; i++) {
         for (int op = 0; op < SMB_NOPS; op++) {
-            bool applies = o.op_on[op] && ((targets[i].peer == SMB_NNG) == (op == SMB_ECHO));
-            if (!applies)
+            if (!smb_applies(&o, targets[i].peer, (smb_op)op))
                 continue;
             smb_acc *a = &acc[i * SMB_NOPS + op];
-            a->cap = (size_t)o.max_ops;
+            uint64_t per = (uint64_t)smb_per(&o, (smb_op)op);
+            a->cap = (size_t)((o.max_ops + per - 1) / per);
             a->lat = malloc(a->cap * sizeof(*a->lat));
             if (a->lat == NULL) {
                 fprintf(stderr, "bench_compare: out of memory\n");
@@ -1807,18 +1938,20 @@ main(int argc, char **argv)
                 smb_acc *a = &acc[i * SMB_NOPS + op];
                 if (a->lat == NULL)
                     continue;
+                int per = smb_per(&o, (smb_op)op);
                 if (targets[i].up) {
                     smb_cell c = {.t = &targets[i],
                                   .op = (smb_op)op,
+                                  .per = per,
                                   .clients = o.clients,
                                   .seconds = o.seconds / o.rounds,
-                                  .max_ops = slice_ops,
+                                  .max_calls = (slice_ops + (uint64_t)per - 1) / (uint64_t)per,
                                   .id = cell_id++,
                                   .sh = sh};
                     smb_run_slice(&c, a);
                 }
                 if (round == o.rounds - 1) {
-                    smb_report(tsv, &targets[i], (smb_op)op, o.clients, a);
+                    smb_report(tsv, &targets[i], (smb_op)op, per, o.clients, a);
                     free(a->lat);
                     a->lat = NULL;
                 }

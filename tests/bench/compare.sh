@@ -14,7 +14,14 @@
 #            on 127.0.0.1, with client processes (compare_py.py)
 # the ops dict.set, dict.get, list.append, list.pop, counter.incr, lock (acquire + release)
 # and queue (put + get); tests/bench/bench_compare.c and compare_py.py say exactly what each
-# peer does for each. It reports ops/s, p50 and p99 per cell, the ratios syncmgr/raw nng,
+# peer does for each. Then the batches, syncmgr and Redis only:
+#   batch16.set  16 sets per round trip: a syncmgr SM_BATCH_ATOMIC batch of 16 sm_dict_set
+#                against Redis pipelined, 16 HSET then their 16 replies; at every client count
+#                and at SMB_WIDE_CLIENTS (50) too
+#   pipe.set     one syncmgr client process, SMB_PIPE (128) sm_dict_set per round trip in
+#                SM_BATCH_PIPELINE batches, against Redis's unpipelined dict.set at 16 clients
+# (the issue's targets: both ratios at least 1). A batch's ops are its sets; its p50 and p99
+# are per round trip. It reports ops/s, p50 and p99 per cell, the ratios syncmgr/raw nng,
 # syncmgr/Redis and syncmgr/Python per op and client count, and the server memory of one
 # small dict entry (1,000,000 entries of 16-byte keys and 16-byte values in one dict).
 #
@@ -29,14 +36,18 @@
 #   SMB_ROUNDS       rounds (default 3)
 #   SMB_CLIENTS      client counts (default "1 4 16")
 #   SMB_MAX_OPS      op bound per cell, all clients together (default 300000)
+#   SMB_PIPE         sets per round trip of pipe.set (default 128: of 64, 128, 256, 512 and
+#                    1024 measured on 2 cores, 128 gave about 80% of the best rate, reached
+#                    at 512, with round trips of about 0.7 ms instead of 2.5 ms)
+#   SMB_WIDE_CLIENTS one more client count for batch16.set alone (default 50; "" skips it)
 #   SMB_MEM_ENTRIES  entries for the memory figure (default 1000000; 0 skips it)
 #   SMB_BUILD_DIR    the build directory (default <repo>/build-release). Configured with
 #                    -DCMAKE_BUILD_TYPE=Release when it has no CMakeCache.txt yet; an existing
 #                    build of another type is used as it is, with a warning.
 #
 # Writes into the build directory: compare.tsv (the raw rows), compare.csv (one row per cell,
-# with the ratios, and the memory rows), compare.dat and compare-mem.dat (the chart's data)
-# and compare.png (the chart). The machine is shared and noisy: the load average is printed
+# with the ratios, and the memory rows), compare.dat, compare-mem.dat and compare-pipe.dat
+# (the chart's data) and compare.png (the chart). The machine is shared and noisy: the load average is printed
 # before and after; compare ratios, and rerun to see the spread. A benchmark never passes or
 # fails: a cell that could not run says why. Installs what is missing (tests/deps.sh); Redis
 # is stopped at the end, whatever happens.
@@ -49,6 +60,8 @@ seconds=${SMB_SECONDS:-0.4}
 rounds=${SMB_ROUNDS:-3}
 clients=${SMB_CLIENTS:-1 4 16}
 max_ops=${SMB_MAX_OPS:-300000}
+pipe=${SMB_PIPE:-128}
+wide=${SMB_WIDE_CLIENTS-50}
 mem_entries=${SMB_MEM_ENTRIES:-1000000}
 
 . "$repo/tests/deps.sh"
@@ -129,7 +142,8 @@ echo "versions: $("$build/syncmgrd" --version) ($type build)," \
      "$(redis-server --version | awk '{print "Redis", substr($3, 3)}')," \
      "hiredis $(pkg-config --modversion hiredis), Python $py_version," \
      "$(gcc --version | head -1 | awk '{print "gcc", $NF}'), $(gnuplot --version)"
-echo "cells: $seconds s or $max_ops ops each, in each of $rounds round(s); clients: $clients"
+echo "cells: $seconds s or $max_ops ops each, in each of $rounds round(s); clients: $clients;" \
+     "batch16.set also at: ${wide:-none}; pipe.set: $pipe sets per round trip"
 [ -n "$redis_pid" ] && echo "redis-server: 127.0.0.1:$port and $redis_sock (pid $redis_pid)"
 echo
 
@@ -156,11 +170,17 @@ for round in $(seq "$rounds"); do
     echo "== round $round of $rounds"
     for c in $clients; do
         "$build/bench_compare" --clients "$c" --seconds "$seconds" --max-ops "$max_ops" \
-            "${redis_args[@]}" --tsv "$tsv" ||
+            --pipe "$pipe" "${redis_args[@]}" --tsv "$tsv" ||
             echo "compare.sh: bench_compare --clients $c exited $?" >&2
         python3 "$here/compare_py.py" --clients "$c" --seconds "$seconds" \
             --max-ops "$max_ops" --tsv "$tsv" ||
             echo "compare.sh: compare_py.py --clients $c exited $?" >&2
+        echo
+    done
+    for c in $wide; do
+        "$build/bench_compare" --clients "$c" --seconds "$seconds" --max-ops "$max_ops" \
+            --ops batch16.set --peers syncmgr,redis "${redis_args[@]}" --tsv "$tsv" ||
+            echo "compare.sh: bench_compare --clients $c --ops batch16.set exited $?" >&2
         echo
     done
 done
@@ -172,8 +192,9 @@ echo
 csv=$build/compare.csv
 dat=$build/compare.dat
 memdat=$build/compare-mem.dat
+pipedat=$build/compare-pipe.dat
 png=$build/compare.png
-awk -F'\t' -v csv="$csv" -v dat="$dat" -v memdat="$memdat" '
+awk -F'\t' -v csv="$csv" -v dat="$dat" -v memdat="$memdat" -v pipedat="$pipedat" '
 function via(t) { return t == "tcp" ? "tcp" : "local" }
 function fmt(x,    t, out) {
     t = sprintf("%.0f", x); out = ""
@@ -185,20 +206,40 @@ function fmt(x,    t, out) {
 }
 function rule(n,    l) { l = sprintf("%0" n "d", 0); gsub(/0/, "-", l); return l }
 function key(p, v, o, c) { return p SUBSEP v SUBSEP o SUBSEP c }
-function rate(p, v, o, c,    k) { k = key(p, v, o, c); return (k in r) ? r[k] : 0 }
+function rate(p, v, o, c) { return rate_k(key(p, v, o, c)) }
+function rate_k(k) { return (k in r) ? r[k] : 0 }
+# The cell that syncmgr'"'"'s cell (v, o, c) is held against at peer p: the same op and client
+# count, but for pipe.set (one process) Redis'"'"'s unpipelined dict.set at 16 clients, the
+# issue'"'"'s target. "" when there is none.
+function vs(p, v, o, c) {
+    if (o != "pipe.set") return key(p, v, o, c)
+    return p == "redis" && (key("syncmgr", v, o, c) in r) ? key(p, v, "dict.set", 16) : ""
+}
+function is_batch(o) { return o == "batch16.set" || o == "pipe.set" }
 function ratio(a, b) { return a > 0 && b > 0 ? sprintf("%.2f", a / b) : "-" }
 function ratio_num(a, b) { return a > 0 && b > 0 ? sprintf("%.4f", a / b) : "" }
 function nan(x) { return x > 0 ? sprintf("%.1f", x) : "NaN" }
+# Bytes per entry of a measure, 0 if not measured (without making an entry, which the chart
+# would draw as a bar of 0).
+function mem(p, m) { return ((p, m) in bpe) ? bpe[p, m] : 0 }
+# A target ratio: syncmgr'"'"'s cell a over the peer'"'"'s cell b, the two rates, met or not.
+function target(a, b) {
+    if (rate_k(a) <= 0 || rate_k(b) <= 0) return "-"
+    return sprintf("%s (%s / %s ops/s, %s)", ratio(r[a], r[b]), fmt(r[a]), fmt(r[b]),
+                   r[a] >= r[b] ? "met" : "below")
+}
 function q(s) { if (s == "-") return ""; gsub(/"/, "\"\"", s); return "\"" s "\"" }
 # One peer in the table: ops/s p50/p99.
-function cell(p, v, o, c,    k) {
-    k = key(p, v, o, c)
+function cell(p, v, o, c) { return cell_k(key(p, v, o, c)) }
+function cell_k(k) {
     if (!(k in r)) return sprintf("%-24s", "")
     if (r[k] <= 0) return sprintf("%-24s", "   n/a (see notes)")
     return sprintf("%9s %6s/%-7s", fmt(r[k]), fmt(p50[k]), fmt(p99[k]))
 }
-# The raw nng baseline of an op: echo round trips per second over the op'"'"'s round trips.
+# The raw nng baseline of an op: echo round trips per second over the op'"'"'s round trips
+# (none for the batches: the echo carries the 32 bytes of one op, a batch many ops'"'"').
 function nng_base(v, o, c,    e) {
+    if (is_batch(o)) return 0
     e = rate("nng", v, "echo", c)
     return e > 0 && rt["syncmgr", o] > 0 ? e / rt["syncmgr", o] : 0
 }
@@ -213,6 +254,7 @@ $1 == "cell" {
     R[k, i] = ($6 > 0 && $7 > 0) ? $8 : 0; P50[k, i] = $9; P99[k, i] = $10; NOTE[k, i] = $13
     ops[k] += $6; secs[k] += $7; errs[k] += $11
     rt[$2, $4] = $12
+    has[$4, $5] = 1
     if (!($5 in seen)) { seen[$5] = 1; cl[++ncl] = $5 + 0 }
     next
 }
@@ -270,7 +312,8 @@ END {
         }
     }
     nops = split("echo dict.set dict.get list.append list.pop counter.incr counter.incr.naive" \
-                 " lock queue", O, " ")
+                 " lock queue batch16.set pipe.set", O, " ")
+    pipe_n = rt["syncmgr", "pipe.set"] > 0 ? sprintf("%.0f", 1 / rt["syncmgr", "pipe.set"]) : "N"
 
     print "Every cell: ops/s, then p50/p99 latency in microseconds, of its median round. One op"
     print "is one call of the peer (round trips: 1; lock = acquire + release and queue = put +"
@@ -278,6 +321,11 @@ END {
     print "get + set: 2). Redis lock: SET NX, sent again at once until it succeeds, then DEL."
     print "Raw nng echo: 32 bytes (the 16-byte key and 16-byte value an op carries) both ways."
     print "via local = syncmgr and nng on ipc://, Redis and Python on a unix socket."
+    print "Batches, whose ops are their sets and whose p50/p99 are per round trip: batch16.set ="
+    print "16 sets a round trip (syncmgr: an SM_BATCH_ATOMIC batch of 16 sm_dict_set; Redis: 16"
+    print "HSET pipelined, then their 16 replies); pipe.set = " pipe_n " sm_dict_set a round trip in"
+    print "SM_BATCH_PIPELINE batches from one client process, its Redis column Redis'"'"'s unpipelined"
+    print "dict.set at 16 clients (the issue'"'"'s target)."
     print ""
     printf "%-18s %3s %-5s | %-24s | %-24s | %-24s | %s\n", "op", "cl", "via",
         "syncmgr", "raw nng echo", "Redis", "Python"
@@ -285,7 +333,7 @@ END {
     for (i = 1; i <= nops; i++) for (j = 1; j <= ncl; j++) for (vi = 1; vi <= 2; vi++) {
         v = vi == 1 ? "local" : "tcp"; o = O[i]; c = cl[j]
         line = cell("syncmgr", v, o, c) " | " cell("nng", v, o, c) " | " \
-               cell("redis", v, o, c) " | " cell("python", v, o, c)
+               cell_k(vs("redis", v, o, c)) " | " cell_k(vs("python", v, o, c))
         if (line ~ /[0-9a-z]/)
             printf "%-18s %3d %-5s | %s\n", o, c, v, line
     }
@@ -302,6 +350,8 @@ END {
     print "ipc:unix = syncmgr on ipc:// against the peer on its unix socket. counter.incr"
     print "against Python: its correct counter += 1 (4 round trips under a Lock); the row"
     print "counter.incr.naive: against its get + set without a lock (2 round trips, loses updates)."
+    print "batch16.set: against Redis pipelined at the same client count; pipe.set (1 process):"
+    print "against Redis'"'"'s unpipelined dict.set at 16 clients."
     print ""
     printf "%-18s %3s | %-17s | %-17s | %s\n", "", "", "syncmgr/raw nng", "syncmgr/Redis",
         "syncmgr/Python"
@@ -310,17 +360,42 @@ END {
     print rule(82)
     for (i = 2; i <= nops; i++) for (j = 1; j <= ncl; j++) {
         o = O[i]; c = cl[j]
+        if (!((o, c) in has)) continue   # pipe.set at 1 client, batch16.set alone at 50
         so = o == "counter.incr.naive" ? "counter.incr" : o   # syncmgr has one counter
         sl = rate("syncmgr", "local", so, c); st = rate("syncmgr", "tcp", so, c)
         nl = nt = rl = rtc = "-"
         if (o != "counter.incr.naive") {
             nl = ratio(sl, nng_base("local", o, c)); nt = ratio(st, nng_base("tcp", o, c))
-            rl = ratio(sl, rate("redis", "local", o, c))
-            rtc = ratio(st, rate("redis", "tcp", o, c))
+            rl = ratio(sl, rate_k(vs("redis", "local", o, c)))
+            rtc = ratio(st, rate_k(vs("redis", "tcp", o, c)))
         }
-        pl = ratio(sl, rate("python", "local", o, c)); pt = ratio(st, rate("python", "tcp", o, c))
+        pl = ratio(sl, rate_k(vs("python", "local", o, c)))
+        pt = ratio(st, rate_k(vs("python", "tcp", o, c)))
         printf "%-18s %3d | %8s %8s | %8s %8s | %8s %8s\n", o, c, nl, nt, rl, rtc, pl, pt
     }
+    print ""
+
+    # The issue'"'"'s targets, spelled out: each ratio with the two rates it divides.
+    print "Batches against the issue'"'"'s targets (syncmgr/Redis of ops/s; at least 1.00 is the"
+    print "target; ipc:unix = syncmgr on ipc:// against Redis on its unix socket):"
+    print "  batch16.set: syncmgr atomic batches of 16 sets against Redis pipelines of 16 HSET"
+    o = "batch16.set"
+    for (j = 1; j <= ncl; j++) {
+        c = cl[j]
+        if ((o, c) in has)
+            printf "    %2d clients   ipc:unix %s   tcp %s\n", c,
+                target(key("syncmgr", "local", o, c), vs("redis", "local", o, c)),
+                target(key("syncmgr", "tcp", o, c), vs("redis", "tcp", o, c))
+    }
+    print "  pipe.set: ONE syncmgr process, " pipe_n " sets a round trip (SM_BATCH_PIPELINE), against"
+    print "  Redis unpipelined (one HSET a round trip) from 16 client processes"
+    o = "pipe.set"
+    if ((o, 1) in has)
+        printf "     1 process   ipc:unix %s   tcp %s\n",
+            target(key("syncmgr", "local", o, 1), vs("redis", "local", o, 1)),
+            target(key("syncmgr", "tcp", o, 1), vs("redis", "tcp", o, 1))
+    else
+        print "    not measured (SMB_CLIENTS has no 1)"
     print ""
 
     print "Server memory per small dict entry (16-byte keys, 16-byte values, one dict or hash):"
@@ -337,10 +412,10 @@ END {
             printf "  %-36s n/a: %s\n", what, m[7]
     }
     if (nmem == 0) print "  not measured (SMB_MEM_ENTRIES=0)"
-    s = bpe["syncmgr", "vmrss"]
+    s = mem("syncmgr", "vmrss")
     if (s > 0) {
-        ru = ratio(s, bpe["redis", "used_memory"]); rr = ratio(s, bpe["redis", "vmrss"])
-        rp = ratio(s, bpe["python", "vmrss"])
+        ru = ratio(s, mem("redis", "used_memory")); rr = ratio(s, mem("redis", "vmrss"))
+        rp = ratio(s, mem("python", "vmrss"))
         printf "  syncmgrd/Redis: %s against used_memory, %s against VmRSS; " \
                "syncmgrd/Python: %s\n", ru, rr, rp
     }
@@ -359,8 +434,8 @@ END {
         vn = vr = vp = ""
         if (f[1] == "syncmgr") {
             vn = ratio_num(r[k], nng_base(f[2], f[3], f[4]))
-            vr = ratio_num(r[k], rate("redis", f[2], f[3], f[4]))
-            vp = ratio_num(r[k], rate("python", f[2], f[3], f[4]))
+            vr = ratio_num(r[k], rate_k(vs("redis", f[2], f[3], f[4])))
+            vp = ratio_num(r[k], rate_k(vs("python", f[2], f[3], f[4])))
         }
         printf "cell,%s,%s,%s,%s,%d,%d,%.4f,%d,%.1f,%.1f,%.1f,%s,%s,%s,%s,%s,%s,,,,,%s\n",
             f[1], tr[k], f[3], f[4], nr[k], ops[k], secs[k], errs[k], r[k], rmin[k], rmax[k],
@@ -374,14 +449,16 @@ END {
     }
     close(csv)
 
-    # The chart: one block per op (gnuplot index 0..6), ops/s by client count.
-    nplot = split("dict.set dict.get list.append list.pop counter.incr lock queue", PO, " ")
+    # The chart: one block per op (gnuplot index 0..7), ops/s by the client counts it ran at.
+    nplot = split("dict.set dict.get list.append list.pop counter.incr lock queue batch16.set",
+                  PO, " ")
     for (i = 1; i <= nplot; i++) {
         o = PO[i]
         print "# " o ": clients syncmgr_ipc syncmgr_tcp nng_ipc nng_tcp redis_unix" \
               " redis_tcp python_unix python_tcp python_naive_unix python_naive_tcp" > dat
         for (j = 1; j <= ncl; j++) {
             c = cl[j]
+            if (!((o, c) in has)) continue
             nu = o == "counter.incr" ? rate("python", "local", "counter.incr.naive", c) : 0
             nt = o == "counter.incr" ? rate("python", "tcp", "counter.incr.naive", c) : 0
             printf "%d %s %s %s %s %s %s %s %s %s %s\n", c,
@@ -401,6 +478,16 @@ END {
         if ((B[i], B[i + 1]) in bpe)
             printf "\"%s\" %.1f\n", B[i + 2], bpe[B[i], B[i + 1]] > memdat
     close(memdat)
+    # pipe.set'"'"'s bars: syncmgr'"'"'s one process, then the Redis cells it is held against.
+    printf "" > pipedat
+    for (i = 1; i <= 4; i++) {
+        v = i % 2 ? "local" : "tcp"
+        k = i <= 2 ? key("syncmgr", v, "pipe.set", 1) : vs("redis", v, "pipe.set", 1)
+        if (rate_k(k) > 0)
+            printf "\"%s\\n%s\" %.1f\n", i <= 2 ? "syncmgr" : "Redis",
+                v == "tcp" ? "tcp" : i <= 2 ? "ipc://" : "unix", r[k] > pipedat
+    }
+    close(pipedat)
 }' "$tsv"
 
 echo
@@ -410,8 +497,8 @@ title="$title manager: $(nproc) cores, median of $rounds rounds of $seconds s,"
 title="$title load average ${load_before%% *} before, ${load_after%% *} after, $(date +%F)"
 mem_label=$(echo "$mem_entries" |
     sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|,\)/\1,\2\3/' -e 'ta')
-if gnuplot -e "datafile='$dat'; memfile='$memdat'; outfile='$png'" \
-        -e "charttitle='$title'; mementries='$mem_label'" \
+if gnuplot -e "datafile='$dat'; memfile='$memdat'; pipefile='$pipedat'; outfile='$png'" \
+        -e "charttitle='$title'; mementries='$mem_label'; pipesize=$pipe" \
         "$here/compare.gnuplot" 2>"$work/gnuplot.err"; then
     echo "chart: $png"
 else
