@@ -1,7 +1,7 @@
 #!/bin/bash
 # compare.sh - syncmgr beside a raw nng echo, Redis and Python's multiprocessing manager.
 #
-#   bash tests/bench/compare.sh                        # everything: about 4 minutes on 2 cores
+#   bash tests/bench/compare.sh                        # everything: about 4.5 minutes on 2 cores
 #   SMB_ROUNDS=1 SMB_CLIENTS="1 16" bash tests/bench/compare.sh       # a quicker look
 #
 # One run starts and measures, side by side, at 1, 4 and 16 clients (separate processes,
