@@ -268,6 +268,35 @@ core_unpin(srv_state *st, void *arg)
     obj_decref(st, arg);
 }
 
+/* core_lookup finds the request's object: SM_EPROTO without one, SM_ENOOBJ
+ * when it is gone. */
+static int
+core_lookup(srv_call *call, srv_obj **out)
+{
+    const Smwire__Request *req = call->req;
+    if (req->obj == NULL)
+        return call_fail(call, SM_EPROTO, "operation without an object");
+    *out = store_lookup(call->st, req->obj->id, req->obj->nonce);
+    if (*out == NULL)
+        return call_fail(call, SM_ENOOBJ, "no object %" PRIu64, req->obj->id);
+    return SM_OK;
+}
+
+/* core_run applies op to obj (of op's type). The operation may drop the
+ * last reference to its own object (a dict held only by a value inside
+ * itself, deleted): the object is kept until the reply is packed, so
+ * neither the handler nor the reply touches freed memory. */
+static int
+core_run(srv_call *call, const srv_op *op, srv_obj *obj)
+{
+    obj_incref(obj);
+    if (call_defer(call, core_unpin, obj) != SM_OK) {
+        obj_decref(call->st, obj);
+        return SM_ENOMEM;
+    }
+    return op->fn(call, obj);
+}
+
 static int
 core_dispatch(srv_call *call)
 {
@@ -312,11 +341,10 @@ core_dispatch(srv_call *call)
     bool generic = oc == SMWIRE__REQUEST__OP_ATTACH || oc == SMWIRE__REQUEST__OP_RELEASE;
     if (op == NULL && !generic)
         return call_fail(call, SM_EPROTO, "unknown operation %d", oc);
-    if (req->obj == NULL)
-        return call_fail(call, SM_EPROTO, "operation without an object");
-    srv_obj *obj = store_lookup(call->st, req->obj->id, req->obj->nonce);
-    if (obj == NULL)
-        return call_fail(call, SM_ENOOBJ, "no object %" PRIu64, req->obj->id);
+    srv_obj *obj;
+    rv = core_lookup(call, &obj);
+    if (rv != SM_OK)
+        return rv;
     if (oc == SMWIRE__REQUEST__OP_ATTACH) {
         if ((int)req->obj->type != obj->type->wire_type)
             return call_fail(call, SM_EWRONGTYPE, "object %" PRIu64 " is a %s", obj->id,
@@ -327,16 +355,7 @@ core_dispatch(srv_call *call)
         return store_op_release(call, obj);
     if (obj->type != type)
         return call_fail(call, SM_EWRONGTYPE, "%s on a %s", op->name, obj->type->name);
-    /* The operation may drop the last reference to its own object (a dict
-     * held only by a value inside itself, deleted): keep the object until
-     * the reply is packed, so neither the handler nor the reply touches
-     * freed memory. */
-    obj_incref(obj);
-    if (call_defer(call, core_unpin, obj) != SM_OK) {
-        obj_decref(call->st, obj);
-        return SM_ENOMEM;
-    }
-    return op->fn(call, obj);
+    return core_run(call, op, obj);
 }
 
 /* -------------------------------------------------------------------- batch */
@@ -406,11 +425,10 @@ core_batch_op(srv_call *sub, bool atomic, core_saved *saved, size_t *nsaved)
     if (op == NULL || !core_batch_ok(type, op, atomic))
         return call_fail(sub, SM_EINVAL, "operation %d cannot be in %s batch", oc,
                          atomic ? "an atomic" : "a");
-    if (req->obj == NULL)
-        return call_fail(sub, SM_EPROTO, "operation without an object");
-    srv_obj *obj = store_lookup(sub->st, req->obj->id, req->obj->nonce);
-    if (obj == NULL)
-        return call_fail(sub, SM_ENOOBJ, "no object %" PRIu64, req->obj->id);
+    srv_obj *obj;
+    int rv = core_lookup(sub, &obj);
+    if (rv != SM_OK)
+        return rv;
     if (obj->type != type)
         return call_fail(sub, SM_EWRONGTYPE, "%s on a %s", op->name, obj->type->name);
     if (atomic && (op->flags & SRV_OP_WRITE) && type->clone != NULL) {
@@ -425,12 +443,7 @@ core_batch_op(srv_call *sub, bool atomic, core_saved *saved, size_t *nsaved)
             (*nsaved)++;
         }
     }
-    obj_incref(obj);
-    if (call_defer(sub, core_unpin, obj) != SM_OK) {
-        obj_decref(sub->st, obj);
-        return SM_ENOMEM;
-    }
-    return op->fn(sub, obj);
+    return core_run(sub, op, obj);
 }
 
 /* core_sub_init prepares sub for one operation of call's batch. */
