@@ -90,6 +90,14 @@ int64_t smt_now_ms(void);
 int64_t smt_now_ns(void);
 void smt_sleep_ms(int64_t ms);
 
+/* Raw peers for tests of the listening side. smt_tcp_connect opens a TCP
+ * connection to 127.0.0.1:port and smt_ipc_connect one to a unix socket
+ * path; each fails the test if it cannot. smt_close_reset closes fd with
+ * SO_LINGER 0, so a TCP peer sees a reset instead of an orderly close. */
+int smt_tcp_connect(unsigned port);
+int smt_ipc_connect(const char *path);
+void smt_close_reset(int fd);
+
 /* smt_join_within joins t, waiting at most ms; false if it is still running
  * (the caller then fails the test; the thread's data must outlive it). */
 bool smt_join_within(pthread_t t, int64_t ms);

@@ -13,13 +13,11 @@
 #include "smt.h"
 
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #define PEERS 200 /* abrupt peers per batch */
@@ -28,34 +26,15 @@
 /* The ways a peer leaves. */
 enum leave { LEAVE_SILENT, LEAVE_HALF_HEADER, LEAVE_FULL_HEADER, LEAVE_COUNT };
 
-/* raw_connect opens a stream socket to the group's server, or fails the
- * test. */
+/* raw_connect opens a stream socket to the group's server. */
 static int
 raw_connect(void)
 {
     const char *url = smt_url();
-    int fd = -1;
-    if (strncmp(url, "ipc://", 6) == 0) {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        assert_true(strlen(url + 6) < sizeof(sa.sun_path));
-        strcpy(sa.sun_path, url + 6);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        assert_true(fd >= 0);
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-            fail_msg("connect %s: %s", url, strerror(errno));
-    } else {
-        const char *colon = strrchr(url, ':');
-        assert_non_null(colon);
-        assert_non_null(strstr(url, "tcp://127.0.0.1:"));
-        struct sockaddr_in sa = {.sin_family = AF_INET,
-                                 .sin_port = htons((uint16_t)atoi(colon + 1)),
-                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        assert_true(fd >= 0);
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-            fail_msg("connect %s: %s", url, strerror(errno));
-    }
-    return fd;
+    if (strncmp(url, "ipc://", 6) == 0)
+        return smt_ipc_connect(url + 6);
+    assert_non_null(strstr(url, "tcp://127.0.0.1:"));
+    return smt_tcp_connect((unsigned)atoi(strrchr(url, ':') + 1));
 }
 
 /* leave_early connects and leaves in the given way; with reset, a tcp
@@ -69,11 +48,10 @@ leave_early(enum leave how, bool reset)
     size_t n = how == LEAVE_HALF_HEADER ? 4 : how == LEAVE_FULL_HEADER ? 8 : 0;
     if (n > 0 && send(fd, header, n, MSG_NOSIGNAL) != (ssize_t)n)
         fail_msg("send: %s", strerror(errno));
-    if (reset) {
-        struct linger lg = {.l_onoff = 1, .l_linger = 0};
-        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
-    }
-    close(fd);
+    if (reset)
+        smt_close_reset(fd);
+    else
+        close(fd);
 }
 
 /* assert_new_client_works opens a new client with bounded deadlines and

@@ -36,7 +36,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -676,20 +675,13 @@ static const unsigned char client_hello[] = {
 static void
 hello_and_leave(const direct *d, bool reset)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)d->port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-        fail_msg("connect to port %u: %s", d->port, strerror(errno));
+    int fd = smt_tcp_connect(d->port);
     if (send(fd, client_hello, sizeof(client_hello), MSG_NOSIGNAL) != (ssize_t)sizeof(client_hello))
         fail_msg("send: %s", strerror(errno));
-    if (reset) {
-        struct linger lg = {.l_onoff = 1, .l_linger = 0};
-        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
-    }
-    close(fd);
+    if (reset)
+        smt_close_reset(fd);
+    else
+        close(fd);
 }
 
 static void
