@@ -820,11 +820,20 @@ smi_call_direct(sm_client *c, Smwire__Request *req, Smwire__Reply **repp)
 }
 
 int
-smi_client_call_batch(sm_client *c, Smwire__Batch *batch, Smwire__Reply **repp)
+smi_client_call_batch(sm_client *c, const uint8_t *batch, size_t len, Smwire__Reply **repp)
 {
+    /* The Batch is packed already, its length in front (proxy/batch.c):
+     * it travels as field 170 (op batch), carried as an unknown field so
+     * that its bytes are copied once, not unpacked and packed again. */
+    ProtobufCMessageUnknownField f = {
+        .tag = SMWIRE__REQUEST__OP_BATCH,
+        .wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
+        .len = len,
+        .data = (uint8_t *)batch,
+    };
     Smwire__Request req;
     smwire__request__init(&req);
-    req.op_case = SMWIRE__REQUEST__OP_BATCH;
-    req.batch = batch;
+    req.base.n_unknown_fields = 1;
+    req.base.unknown_fields = &f;
     return smi_call_now(c, &req, 0, false, repp);
 }

@@ -126,7 +126,7 @@ int smi_batch_add(sm_batch *b, const Smwire__Request *req, int kind, void *out1,
 /* smi_call_direct is smi_call (no wait) even while the thread records. */
 int smi_call_direct(sm_client *c, Smwire__Request *req, Smwire__Reply **repp);
 /* smi_client_call_batch sends a BATCH request on c (client.c). */
-int smi_client_call_batch(sm_client *c, Smwire__Batch *batch, Smwire__Reply **repp);
+int smi_client_call_batch(sm_client *c, const uint8_t *batch, size_t len, Smwire__Reply **repp);
 /* smi_last_fail_index: after a call failed in the server on this thread,
  * the index of an atomic batch's failed operation (-1 otherwise). */
 int64_t smi_last_fail_index(void);
