@@ -29,6 +29,7 @@
  *   batch16.set   16 sm_dict_set in one            16 HSET h key_i val, pipelined:   1/16
  *                 SM_BATCH_ATOMIC batch            redisAppendCommand x 16, then
  *                                                  redisGetReply x 16
+ *   batch256.set  as batch16.set with 256 sets     256 HSET pipelined                1/256
  *   pipe.set      --pipe N sm_dict_set in one      - (compare.sh holds it against    1/N
  *                 SM_BATCH_PIPELINE batch; only    Redis's dict.set at 16 clients)
  *                 with --clients 1
@@ -116,6 +117,7 @@
 #define SMB_BATCH           1000  /* pairs or items per filling call */
 #define SMB_SETUP_S         60    /* longest a cell's clients may take to connect and warm up */
 #define SMB_BATCH16         16    /* sets per round trip of batch16.set */
+#define SMB_BATCH256        256   /* sets per round trip of batch256.set */
 #define SMB_PIPE_DEFAULT    128   /* sets per round trip of pipe.set unless --pipe says */
 
 typedef enum smb_peer { SMB_SYNCMGR = 0, SMB_NNG = 1, SMB_REDIS = 2 } smb_peer;
@@ -132,13 +134,14 @@ typedef enum smb_op {
     SMB_QUEUE,
     SMB_BATCH_SET,
     SMB_PIPE_SET,
+    SMB_BATCH256_SET,
     SMB_NOPS
 } smb_op;
 static const char *const smb_op_names[] = {
     "echo",         "dict.set", "dict.get", "list.append", "list.pop",
-    "counter.incr", "lock",     "queue",    "batch16.set", "pipe.set"};
+    "counter.incr", "lock",     "queue",    "batch16.set", "pipe.set", "batch256.set"};
 /* Round trips per call; a batch's call is one round trip for many ops (smb_per). */
-static const int smb_op_rt[] = {1, 1, 1, 1, 1, 1, 2, 2, 1, 1};
+static const int smb_op_rt[] = {1, 1, 1, 1, 1, 1, 2, 2, 1, 1, 1};
 
 /* ------------------------------------------------------------------ options */
 
@@ -723,6 +726,7 @@ smb_sm_call(smb_conn *cn, smb_op op, char *why, size_t len)
             smb_sm_why(why, len, "sm_queue_get", rv);
         break;
     case SMB_BATCH_SET:
+    case SMB_BATCH256_SET:
         rv = smb_sm_batch(cn, SM_BATCH_ATOMIC, why, len);
         break;
     case SMB_PIPE_SET:
@@ -831,6 +835,7 @@ smb_redis_call(smb_conn *cn, smb_op op, bool timed, char *why, size_t len)
                           SMB_WAIT_MS / 1000);
         break;
     case SMB_BATCH_SET:
+    case SMB_BATCH256_SET:
         return smb_redis_pipeline(cn, why, len);
     default:
         snprintf(why, len, "no such Redis op");
@@ -907,6 +912,7 @@ smb_conn_open(smb_conn *cn, char *why, size_t len)
     case SMB_INCR:
     case SMB_BATCH_SET:
     case SMB_PIPE_SET:
+    case SMB_BATCH256_SET:
         rv = sm_dict_open(cn->cli, cn->name, &cn->dict);
         break;
     case SMB_APPEND:
@@ -1043,6 +1049,7 @@ smb_client_main(const smb_cell *c, int id)
     case SMB_GET:
     case SMB_BATCH_SET:
     case SMB_PIPE_SET:
+    case SMB_BATCH256_SET:
         snprintf(cn.name, sizeof(cn.name), "cmp%sdict", sep);
         break;
     case SMB_INCR:
@@ -1609,7 +1616,7 @@ smb_usage(FILE *f)
             "  --redis-unix P  the Redis to measure over its unix socket P\n"
             "  --redis-tcp H:P the Redis to measure over tcp\n"
             "  --ops LIST      some of: echo,dict.set,dict.get,list.append,list.pop,\n"
-            "                  counter.incr,lock,queue,batch16.set,pipe.set (default all;\n"
+            "                  counter.incr,lock,queue,batch16.set,pipe.set,batch256.set (default all;\n"
             "                  pipe.set runs only with --clients 1)\n"
             "  --peers LIST    some of: syncmgr,nng,redis (default all)\n"
             "  --pipe N        sets per round trip of pipe.set, 2..65536 (default %d)\n"
@@ -1748,7 +1755,10 @@ smb_parse(int argc, char **argv, smb_opts *o)
 static int
 smb_per(const smb_opts *o, smb_op op)
 {
-    return op == SMB_BATCH_SET ? SMB_BATCH16 : op == SMB_PIPE_SET ? o->pipe : 1;
+    return op == SMB_BATCH_SET      ? SMB_BATCH16
+           : op == SMB_BATCH256_SET ? SMB_BATCH256
+           : op == SMB_PIPE_SET     ? o->pipe
+                                    : 1;
 }
 
 /* Whether peer runs op in this run: nng only the echo, which no other peer runs; pipe.set is
