@@ -418,10 +418,28 @@ core_batch_ok(const srv_type *type, const srv_op *op, bool atomic)
     }
 }
 
-/* An object an atomic batch wrote, and a copy of it from before. */
-typedef struct core_saved {
-    srv_obj *obj, *copy;
-} core_saved;
+/* What an atomic batch must be able to put back, one record per write, undone
+ * newest first. A record is either a whole copy of an object from before its
+ * first write (copy set), or, in a dict or namespace, the one key a write
+ * touches: its entry as it was (old, unlinked; NULL when the key was absent)
+ * and the key before it in insertion order, so that the entry goes back
+ * where it was. A single-key write costs a copy of one value instead of a
+ * copy of the whole map. */
+typedef struct core_undo {
+    srv_obj *obj;  /* counted until the batch ends */
+    srv_obj *copy; /* a whole copy, or NULL: a key record */
+    map_ent *old;  /* the key's entry before the write, or NULL */
+    char *key;     /* the key, then the key before it (malloc'd together) */
+    size_t klen;
+    const char *pred; /* NULL: the key was first, or absent */
+    size_t predlen;
+} core_undo;
+
+typedef struct core_undo_log {
+    core_undo *recs;
+    size_t n;
+    srv_map cloned; /* 8-byte object id -> nothing: objects with a whole copy */
+} core_undo_log;
 
 /* core_swap exchanges the contents (everything after the header) of a and
  * its clone b. */
@@ -437,11 +455,124 @@ core_swap(srv_obj *a, srv_obj *b)
     }
 }
 
-/* core_batch_op applies one operation of a batch in sub, a call of its own
- * (its reply, detail and arena); before the first write to a data object
- * in an atomic batch, it saves a copy into saved. */
+/* core_undo_key is the one key a write touches in a dict or namespace, or
+ * NULL for a write that may touch many (clear, update). */
+static const char *
+core_undo_key(const Smwire__Request *req)
+{
+    switch (req->op_case) {
+    case SMWIRE__REQUEST__OP_DICT_SET:
+        return req->dict_set->key;
+    case SMWIRE__REQUEST__OP_DICT_DEL:
+        return req->dict_del->key;
+    case SMWIRE__REQUEST__OP_DICT_POP:
+        return req->dict_pop->key;
+    case SMWIRE__REQUEST__OP_DICT_SETDEFAULT:
+        return req->dict_setdefault->key;
+    case SMWIRE__REQUEST__OP_DICT_INCR:
+        return req->dict_incr->key;
+    case SMWIRE__REQUEST__OP_NS_SET:
+        return req->ns_set->key;
+    case SMWIRE__REQUEST__OP_NS_DEL:
+        return req->ns_del->key;
+    default:
+        return NULL;
+    }
+}
+
+/* core_undo_save records what the write req is about to do to obj. */
 static int
-core_batch_op(srv_call *sub, bool atomic, core_saved *saved, size_t *nsaved)
+core_undo_save(srv_call *sub, core_undo_log *log, srv_obj *obj)
+{
+    srv_state *st = sub->st;
+    if (map_find(&log->cloned, (const char *)&obj->id, sizeof(obj->id)) != NULL)
+        return SM_OK; /* its whole copy puts back everything after it */
+    core_undo *u = &log->recs[log->n];
+    memset(u, 0, sizeof(*u));
+    const char *key = obj->type->kv != NULL ? core_undo_key(sub->req) : NULL;
+    if (key == NULL) {
+        if (map_add(&log->cloned, (const char *)&obj->id, sizeof(obj->id)) == NULL)
+            return SM_ENOMEM;
+        if (obj->type->clone(st, obj, &u->copy) != SM_OK) {
+            map_del(&log->cloned, map_find(&log->cloned, (const char *)&obj->id,
+                                           sizeof(obj->id)));
+            return SM_ENOMEM;
+        }
+    } else {
+        srv_map *m = obj->type->kv(obj);
+        size_t klen = strlen(key);
+        map_ent *e = map_find(m, key, klen);
+        u->klen = klen;
+        if (e != NULL && e->prev != NULL)
+            u->predlen = e->prev->klen;
+        u->key = malloc(klen + 1 + u->predlen + 1);
+        if (u->key == NULL)
+            return SM_ENOMEM;
+        memcpy(u->key, key, klen + 1);
+        if (e != NULL && e->prev != NULL) {
+            memcpy(u->key + klen + 1, e->prev->key, u->predlen + 1);
+            u->pred = u->key + klen + 1;
+        }
+        if (e != NULL) {
+            u->old = map_ent_new(key, klen);
+            if (u->old == NULL || val_copy(&u->old->val, &e->val) != SM_OK) {
+                free(u->old);
+                free(u->key);
+                return SM_ENOMEM;
+            }
+        }
+    }
+    obj_incref(obj); /* kept until the batch ends, whatever it deletes */
+    u->obj = obj;
+    log->n++;
+    return SM_OK;
+}
+
+/* core_undo_end ends the log: with undo, puts every record back, newest
+ * first; then frees the records and what they hold. */
+static void
+core_undo_end(srv_state *st, core_undo_log *log, bool undo)
+{
+    for (size_t k = log->n; k-- > 0;) {
+        core_undo *u = &log->recs[k];
+        if (u->copy != NULL) {
+            if (undo)
+                core_swap(u->obj, u->copy);
+            u->obj->type->destroy(st, u->copy);
+        } else {
+            if (undo) {
+                /* The map is as the write left it: take out what is
+                 * there now, put back what was, after the same key. */
+                srv_map *m = u->obj->type->kv(u->obj);
+                map_ent *e = map_find(m, u->key, u->klen);
+                if (e != NULL) {
+                    val_clear(st, &e->val);
+                    map_del(m, e);
+                }
+                if (u->old != NULL) {
+                    map_ent *after = u->pred != NULL ? map_find(m, u->pred, u->predlen) : NULL;
+                    if (map_link_after(m, u->old, after))
+                        u->old = NULL;
+                    else /* cannot happen: the map had this key before */
+                        srv_log(SRV_LOG_WARN, "batch undo: key lost (no memory)");
+                }
+            }
+            if (u->old != NULL) {
+                val_clear(st, &u->old->val);
+                free(u->old);
+            }
+            free(u->key);
+        }
+        obj_decref(st, u->obj);
+    }
+    map_clear(st, &log->cloned);
+}
+
+/* core_batch_op applies one operation of a batch in sub, a call of its own
+ * (its reply, detail and arena); in an atomic batch, a write to a data
+ * object is first recorded in log. */
+static int
+core_batch_op(srv_call *sub, bool atomic, core_undo_log *log)
 {
     const Smwire__Request *req = sub->req;
     int oc = (int)req->op_case;
@@ -459,16 +590,9 @@ core_batch_op(srv_call *sub, bool atomic, core_saved *saved, size_t *nsaved)
     if (obj->type != type)
         return call_fail(sub, SM_EWRONGTYPE, "%s on a %s", op->name, obj->type->name);
     if (atomic && (op->flags & SRV_OP_WRITE) && type->clone != NULL) {
-        size_t k = 0;
-        while (k < *nsaved && saved[k].obj != obj)
-            k++;
-        if (k == *nsaved) {
-            if (type->clone(sub->st, obj, &saved[k].copy) != SM_OK)
-                return SM_ENOMEM;
-            obj_incref(obj); /* kept until the batch ends, whatever it deletes */
-            saved[k].obj = obj;
-            (*nsaved)++;
-        }
+        rv = core_undo_save(sub, log, obj);
+        if (rv != SM_OK)
+            return rv;
     }
     return core_run(sub, op, obj);
 }
@@ -513,16 +637,20 @@ core_batch(srv_call *call)
     if (n == 0)
         return SM_OK;
     ProtobufCBinaryData *outs = call_alloc(call, n * sizeof(*outs));
-    core_saved *saved = b->atomic ? call_alloc(call, n * sizeof(*saved)) : NULL;
-    if (outs == NULL || (b->atomic && saved == NULL))
+    core_undo_log log = {0};
+    if (outs == NULL)
         return SM_ENOMEM;
-    size_t nsaved = 0;
+    if (b->atomic) {
+        log.recs = malloc(n * sizeof(*log.recs));
+        if (log.recs == NULL)
+            return SM_ENOMEM;
+    }
     int rv = SM_OK;
     for (size_t i = 0; i < n && rv == SM_OK; i++) {
         srv_call sub;
         b->ops[i]->timeout_ms = 0;
         core_sub_init(&sub, call, b->ops[i]);
-        int orv = core_batch_op(&sub, b->atomic, saved, &nsaved);
+        int orv = core_batch_op(&sub, b->atomic, &log);
         if (orv != SM_OK && orv != SM_EOWNERDEAD) {
             Smwire__Reply empty = SMWIRE__REPLY__INIT;
             sub.rep = empty;
@@ -546,13 +674,9 @@ core_batch(srv_call *call)
         }
         core_sub_fini(&sub);
     }
-    /* Newest first, so an object saved twice (it cannot be) would still end
-     * at its oldest state; then the copies go, with what they now hold. */
-    for (size_t k = nsaved; k-- > 0;) {
-        if (rv != SM_OK)
-            core_swap(saved[k].obj, saved[k].copy);
-        saved[k].obj->type->destroy(call->st, saved[k].copy);
-        obj_decref(call->st, saved[k].obj);
+    if (b->atomic) {
+        core_undo_end(call->st, &log, rv != SM_OK);
+        free(log.recs);
     }
     if (rv != SM_OK)
         return rv;

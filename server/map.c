@@ -5,7 +5,8 @@
  * users expect and deletion is O(1). Keys come from the network, so the hash
  * is SipHash-1-3 with a per-process random key: a client cannot aim many keys
  * at one bucket.
- * Exported: map_seed_init, map_find, map_add, map_del, map_clear. */
+ * Exported: map_seed_init, map_find, map_add, map_del, map_ent_new, map_link_after,
+ * map_unlink, map_copy, map_clear. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -102,10 +103,8 @@ map_grow(srv_map *m)
 }
 
 map_ent *
-map_add(srv_map *m, const char *key, size_t klen)
+map_ent_new(const char *key, size_t klen)
 {
-    if (m->len >= m->nbuckets && !map_grow(m) && m->nbuckets == 0)
-        return NULL; /* a failed grow of a non-empty map only lengthens chains */
     map_ent *e = malloc(sizeof(*e) + klen + 1);
     if (e == NULL)
         return NULL;
@@ -115,21 +114,44 @@ map_add(srv_map *m, const char *key, size_t klen)
     e->klen = klen;
     e->hash = map_hash(key, klen);
     e->val.type = SM_NIL;
+    return e;
+}
+
+bool
+map_link_after(srv_map *m, map_ent *e, map_ent *after)
+{
+    if (m->len >= m->nbuckets && !map_grow(m) && m->nbuckets == 0)
+        return false; /* a failed grow of a non-empty map only lengthens chains */
     size_t i = e->hash & (m->nbuckets - 1);
     e->hnext = m->buckets[i];
     m->buckets[i] = e;
-    e->prev = m->tail;
-    if (m->tail)
-        m->tail->next = e;
+    e->prev = after;
+    e->next = after != NULL ? after->next : m->head;
+    if (e->prev)
+        e->prev->next = e;
     else
         m->head = e;
-    m->tail = e;
+    if (e->next)
+        e->next->prev = e;
+    else
+        m->tail = e;
     m->len++;
+    return true;
+}
+
+map_ent *
+map_add(srv_map *m, const char *key, size_t klen)
+{
+    map_ent *e = map_ent_new(key, klen);
+    if (e != NULL && !map_link_after(m, e, m->tail)) {
+        free(e);
+        e = NULL;
+    }
     return e;
 }
 
 void
-map_del(srv_map *m, map_ent *e)
+map_unlink(srv_map *m, map_ent *e)
 {
     map_ent **pp = &m->buckets[e->hash & (m->nbuckets - 1)];
     while (*pp != e)
@@ -143,7 +165,14 @@ map_del(srv_map *m, map_ent *e)
         e->next->prev = e->prev;
     else
         m->tail = e->prev;
+    e->hnext = e->prev = e->next = NULL;
     m->len--;
+}
+
+void
+map_del(srv_map *m, map_ent *e)
+{
+    map_unlink(m, e);
     free(e);
 }
 

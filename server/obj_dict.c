@@ -363,6 +363,12 @@ dict_clone(srv_state *st, srv_obj *o, srv_obj **out)
     return SM_OK;
 }
 
+static srv_map *
+dict_kv(srv_obj *o)
+{
+    return DICT(o);
+}
+
 static const srv_op dict_ops[] = {
     {SMWIRE__REQUEST__OP_DICT_GET, "dict.get", dict_op_get, SRV_OP_READ},
     {SMWIRE__REQUEST__OP_DICT_SET, "dict.set", dict_op_set, SRV_OP_WRITE},
@@ -387,5 +393,6 @@ const srv_type srv_type_dict = {
     .create = dict_create,
     .destroy = dict_destroy,
     .clone = dict_clone,
+    .kv = dict_kv,
     .size = sizeof(dict),
 };

@@ -75,6 +75,12 @@ ns_clone(srv_state *st, srv_obj *o, srv_obj **out)
     return SM_OK;
 }
 
+static srv_map *
+ns_kv(srv_obj *o)
+{
+    return NS(o);
+}
+
 static const srv_op ns_ops[] = {
     {SMWIRE__REQUEST__OP_NS_GET, "ns.get", ns_op_get, SRV_OP_READ},
     {SMWIRE__REQUEST__OP_NS_SET, "ns.set", ns_op_set, SRV_OP_WRITE},
@@ -90,5 +96,6 @@ const srv_type srv_type_ns = {
     .create = ns_create,
     .destroy = ns_destroy,
     .clone = ns_clone,
+    .kv = ns_kv,
     .size = sizeof(ns),
 };

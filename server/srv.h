@@ -149,6 +149,14 @@ map_ent *map_find(const srv_map *m, const char *key, size_t klen);
 map_ent *map_add(srv_map *m, const char *key, size_t klen);
 /* map_del unlinks and frees e; the caller has cleared e->val. */
 void map_del(srv_map *m, map_ent *e);
+/* map_ent_new makes an entry for key with a NIL value, in no map (NULL when
+ * out of memory); map_link_after links such an entry (its key absent from
+ * m) into m just after entry after in insertion order (NULL: first), and
+ * fails only for a map that has no buckets and cannot get any. map_unlink
+ * takes e out of m without freeing it. */
+map_ent *map_ent_new(const char *key, size_t klen);
+bool map_link_after(srv_map *m, map_ent *e, map_ent *after);
+void map_unlink(srv_map *m, map_ent *e);
 /* map_copy makes dst (uninitialised) a deep copy of src, in the same
  * order (one more reference for each ref value). Returns SM_OK or
  * SM_ENOMEM (then dst is empty and holds nothing). */
@@ -378,6 +386,9 @@ struct srv_type {
      * destroy); undoing a batch swaps the bytes after the header back. */
     int (*clone)(srv_state *st, srv_obj *obj, srv_obj **out);
     size_t size;
+    /* kv: the key/value map of a dict or namespace (NULL elsewhere). An
+     * atomic batch saves only the key an operation touches in it. */
+    srv_map *(*kv)(srv_obj *obj);
 };
 
 extern const srv_type srv_type_dict, srv_type_list, srv_type_var, srv_type_array, srv_type_ns;

@@ -715,6 +715,87 @@ test_atomic_failure_in_the_last_op_undoes_repeated_writes(void **state)
     mixed_close(&m);
 }
 
+/* xorshift steps a xorshift64 generator. */
+static uint64_t
+xorshift(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* Many random single-key writes (set, del, pop, setdefault, incr) and the
+ * odd clear, then a failing op: the dict is back exactly as it was, keys in
+ * their order. Each round starts from what the last successful batch left. */
+static void
+test_atomic_failure_restores_every_key_in_its_place(void **state)
+{
+    (void)state;
+    sm_dict *d;
+    assert_sm_ok(sm_dict_new(smt_client(), &d));
+    for (int i = 0; i < 8; i++) {
+        char k[8];
+        snprintf(k, sizeof(k), "k%d", i);
+        assert_sm_ok(sm_dict_set(d, k, SMV(sm_value_int(i))));
+    }
+    uint64_t x = 88172645463325252u; /* xorshift64: a fixed sequence */
+    for (int round = 0; round < 300; round++) {
+        char **ks0 = NULL;
+        sm_value *vs0 = NULL;
+        size_t n0 = 0;
+        assert_sm_ok(sm_dict_items(d, &ks0, &vs0, &n0));
+        bool fail = round % 10 != 9;
+        sm_value popped[24];
+        for (size_t i = 0; i < N_ELEMS(popped); i++)
+            popped[i] = sm_value_nil();
+        sm_batch *b = begin(SM_BATCH_ATOMIC);
+        int nops = 1 + (int)(xorshift(&x) % 24);
+        for (int i = 0; i < nops; i++) {
+            char k[8];
+            snprintf(k, sizeof(k), "k%d", (int)(xorshift(&x) % 12));
+            int64_t v = (int64_t)(xorshift(&x) % 1000);
+            switch (xorshift(&x) % 16) {
+            case 0: case 1: case 2: case 3: case 4:
+                assert_sm_ok(sm_dict_set(d, k, SMV(sm_value_int(v))));
+                break;
+            case 5: case 6: case 7:
+                assert_sm_ok(sm_dict_pop(d, k, SMV(sm_value_int(0)), &popped[i]));
+                break;
+            case 8: case 9:
+                assert_sm_ok(sm_dict_setdefault(d, k, SMV(sm_value_int(v)), NULL));
+                break;
+            case 10: case 11: case 12: case 13:
+                assert_sm_ok(sm_dict_incr(d, k, SMV(sm_value_int(v)), NULL));
+                break;
+            case 14:
+                assert_sm_ok(sm_dict_set(d, k, SMV(sm_value_str("a string, for a while"))));
+                assert_sm_ok(sm_dict_del(d, k));
+                break;
+            default:
+                if (xorshift(&x) % 4 == 0)
+                    assert_sm_ok(sm_dict_clear(d));
+                break;
+            }
+        }
+        if (fail)
+            assert_sm_ok(sm_dict_del(d, "no such key"));
+        int rv = sm_batch_exec(b);
+        end();
+        for (size_t i = 0; i < N_ELEMS(popped); i++)
+            sm_value_clear(&popped[i]);
+        if (!fail) {
+            assert_sm_ok(rv);
+        } else {
+            assert_sm_status(rv, SM_ENOKEY);
+            assert_dict_is(d, (const char *const *)ks0, vs0, n0);
+        }
+        sm_strings_free(ks0, n0);
+        sm_values_free(vs0, n0);
+    }
+    assert_sm_ok(sm_dict_close(d));
+}
+
 static void
 test_atomic_failure_rolls_a_namespace_back(void **state)
 {
@@ -1794,6 +1875,7 @@ main(int argc, char **argv)
         TB_TEST(test_atomic_failure_in_the_first_op_changes_nothing),
         TB_TEST(test_atomic_list_get_out_of_range_fails_the_batch),
         TB_TEST(test_atomic_failure_in_the_last_op_undoes_repeated_writes),
+        TB_TEST(test_atomic_failure_restores_every_key_in_its_place),
         TB_TEST(test_atomic_failure_rolls_a_namespace_back),
         TB_TEST(test_atomic_failure_restores_a_deleted_reference),
         TB_TEST(test_atomic_failure_restores_a_popped_reference_and_the_list_it_names),
