@@ -455,6 +455,20 @@ SM_API int sm_list_len(sm_list *l, size_t *out);
  *   NULL when *np == 0. */
 SM_API int sm_list_slice(sm_list *l, int64_t start, int64_t stop, sm_value **valsp, size_t *np);
 SM_API int sm_list_clear(sm_list *l);
+/* sm_list_move pops an item from src and pushes it into the list or queue
+ * whose token is dst_token, in one round trip and one step: no client sees
+ * the item in neither or both, and on any failure nothing moves. src_front
+ * takes src's first item, else its last (Python's pop()); dst_front puts it
+ * first in a list destination, else last; a queue destination takes it at
+ * its back (dst_front must be false) and hands it to a waiting getter
+ * first. dst_token may name src itself (a rotation). *out (owned; may be
+ * NULL) gets the item. Never waits. Batchable in SM_BATCH_PIPELINE batches
+ * only (it writes two objects). Returns: SM_OK, SM_ERANGE (src is empty),
+ * SM_EFULL (a bounded queue destination is full), SM_ELIMIT (the
+ * destination holds --max-items), SM_ENOOBJ (no such destination),
+ * SM_EWRONGTYPE (not a list or queue token), SM_EINVAL. */
+SM_API int sm_list_move(sm_list *src, bool src_front, const char *dst_token, bool dst_front,
+                        sm_value *out);
 
 /* --------------------------------------------------------------------- var */
 
@@ -561,7 +575,8 @@ SM_API int sm_ns_list(sm_ns *ns, char ***namesp, size_t *np);
  * Batchable: sm_dict_get, _set, _del, _contains, _pop, _setdefault, _incr,
  * _clear, _keys, _values; sm_list_append, _insert, _get, _set, _pop, _remove,
  * _index, _slice, _clear; sm_var_get, _set, _add, _cas; sm_array_get, _set,
- * _add, _get_slice; sm_ns_get, _set, _del, _list. Any other
+ * _add, _get_slice; sm_ns_get, _set, _del, _list; and in SM_BATCH_PIPELINE
+ * batches only, sm_list_move and sm_queue_move. Any other
  * call on c (one that waits, opens or closes an object, or works on the
  * reply, such as sm_dict_len) returns SM_EINVAL while recording, except
  * sm_T_close, which always frees its proxy and so releases it at once.
@@ -771,6 +786,14 @@ SM_API int sm_queue_put(sm_queue *q, const sm_value *v, int64_t timeout_ms);
  * timeout_ms for one. Returns: SM_OK, SM_EEMPTY (none in time), SM_ELIMIT
  * (--max-waits). */
 SM_API int sm_queue_get(sm_queue *q, int64_t timeout_ms, sm_value *out);
+/* sm_queue_move takes src's oldest item and pushes it into the list or
+ * queue whose token is dst_token, in one round trip and one step, as
+ * sm_list_move does (dst_front: first in a list destination). It never
+ * waits: an empty src is SM_EEMPTY at once. From a joinable queue it counts
+ * as a get (call sm_queue_task_done for it); into a joinable queue, as a put.
+ * *out (owned; may be NULL) gets the item. Returns: SM_OK, SM_EEMPTY, and
+ * the failures of sm_list_move. */
+SM_API int sm_queue_move(sm_queue *src, const char *dst_token, bool dst_front, sm_value *out);
 /* sm_queue_info reads the size, maxsize (0: unbounded) and the unfinished
  * count (joinable; 0 otherwise); any output may be NULL. empty is size == 0,
  * full is maxsize > 0 && size >= maxsize. */

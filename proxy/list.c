@@ -109,6 +109,16 @@ sm_list_pop(sm_list *l, int64_t index, sm_value *out)
 }
 
 int
+sm_list_move(sm_list *src, bool src_front, const char *dst_token, bool dst_front, sm_value *out)
+{
+    smi_detail_clear();
+    if (src == NULL)
+        return smi_fail(SM_EINVAL, "no list");
+    return smi_move(&src->o, SMWIRE__REQUEST__OP_LIST_MOVE, src_front, dst_token, dst_front,
+                    out);
+}
+
+int
 sm_list_remove(sm_list *l, const sm_value *v)
 {
     Smwire__Request req;

@@ -84,6 +84,28 @@ smi_req_init(Smwire__Request *req, Smwire__ObjRef *ref, const smi_obj *o)
 }
 
 int
+smi_move(const smi_obj *src, int op_case, bool src_front, const char *dst_token, bool dst_front,
+         sm_value *out)
+{
+    Smwire__Request req;
+    Smwire__ObjRef ref, dref = SMWIRE__OBJ_REF__INIT;
+    Smwire__Move mv = SMWIRE__MOVE__INIT;
+    int type;
+    if (dst_token == NULL || smi_token_parse(dst_token, &type, &dref.id, &dref.nonce) != SM_OK)
+        return smi_fail(SM_EINVAL, "the destination is not an object token");
+    if (type != SMWIRE__OBJ_TYPE__OBJ_LIST && type != SMWIRE__OBJ_TYPE__OBJ_QUEUE)
+        return smi_fail(SM_EWRONGTYPE, "a move goes into a list or a queue, not %s", dst_token);
+    dref.type = (Smwire__ObjType)type;
+    mv.dest = &dref;
+    mv.src_front = src_front;
+    mv.dst_front = dst_front;
+    smi_req_init(&req, &ref, src);
+    req.op_case = (Smwire__Request__OpCase)op_case;
+    req.list_move = &mv; /* the oneof's members share one slot */
+    return smi_batchable(src, &req, SMI_R_VALUE, out, NULL);
+}
+
+int
 smi_check_key(const char *key, size_t max)
 {
     if (key == NULL)

@@ -69,6 +69,15 @@ sm_queue_get(sm_queue *q, int64_t timeout_ms, sm_value *out)
 }
 
 int
+sm_queue_move(sm_queue *src, const char *dst_token, bool dst_front, sm_value *out)
+{
+    smi_detail_clear();
+    if (src == NULL)
+        return smi_fail(SM_EINVAL, "no queue");
+    return smi_move(&src->o, SMWIRE__REQUEST__OP_QUEUE_MOVE, false, dst_token, dst_front, out);
+}
+
+int
 sm_queue_info(sm_queue *q, int64_t *size, int64_t *maxsize, int64_t *unfinished)
 {
     Smwire__Reply *rep;

@@ -397,6 +397,9 @@ core_dispatch(srv_call *call)
 static bool
 core_batch_ok(const srv_type *type, const srv_op *op, bool atomic)
 {
+    if (op->op_case == SMWIRE__REQUEST__OP_LIST_MOVE ||
+        op->op_case == SMWIRE__REQUEST__OP_QUEUE_MOVE)
+        return !atomic; /* two objects, and a queue's getters woken: not undoable */
     if (type->clone != NULL)
         return true;
     switch (op->op_case) {

@@ -4,7 +4,8 @@
  * of requests. Bottom half: the LIST.* handlers. Batch input (extend) is
  * converted whole before the list changes, so it lands all or not at all.
  * Growing past --max-items is SM_ELIMIT (list_room) and adds nothing.
- * Exported: srv_type_list. */
+ * Exported: srv_type_list, and for moves (srv.h) move_dest, move_put,
+ * list_can_take, list_put. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,6 +221,83 @@ list_op_pop(srv_call *call, srv_obj *o)
     return reply_value(call, kept);
 }
 
+/* ------------------------------------------------------------------ moves */
+
+int
+list_can_take(srv_call *call, srv_obj *o, bool same)
+{
+    list *l = LIST(o);
+    int rv = same ? SM_OK : list_room(call, l, 1);
+    if (rv == SM_OK && !list_reserve(l, 1))
+        rv = SM_ENOMEM;
+    return rv;
+}
+
+void
+list_put(srv_obj *o, srv_val *item, bool front)
+{
+    list *l = LIST(o);
+    list_insert_at(l, front ? 0 : l->len, item);
+}
+
+int
+move_dest(srv_call *call, srv_obj *src, const Smwire__Move *mv, srv_obj **dstp)
+{
+    if (mv->dest == NULL)
+        return call_fail(call, SM_EINVAL, "move without a destination");
+    srv_obj *d = store_lookup(call->st, mv->dest->id, mv->dest->nonce);
+    if (d == NULL)
+        return call_fail(call, SM_ENOOBJ, "no destination object %" PRIu64, mv->dest->id);
+    int rv;
+    if (d->type == &srv_type_list) {
+        rv = list_can_take(call, d, d == src);
+    } else if (d->type == &srv_type_queue) {
+        if (mv->dst_front)
+            return call_fail(call, SM_EINVAL, "a queue takes items at its back only");
+        rv = queue_can_take(call, d, d == src);
+    } else {
+        return call_fail(call, SM_EWRONGTYPE, "a move into a %s; only lists and queues",
+                         d->type->name);
+    }
+    *dstp = d;
+    return rv;
+}
+
+void
+move_put(srv_call *call, srv_obj *dst, srv_val *item, bool front)
+{
+    if (dst->type == &srv_type_list)
+        list_put(dst, item, front);
+    else
+        queue_put_item(call, dst, item);
+}
+
+/* LIST.MOVE dest src_front dst_front -> value | SM_ERANGE (empty) */
+static int
+list_op_move(srv_call *call, srv_obj *o)
+{
+    const Smwire__Move *mv = call->req->list_move;
+    list *l = LIST(o);
+    srv_obj *dst = NULL;
+    int rv = move_dest(call, o, mv, &dst);
+    if (rv != SM_OK)
+        return rv;
+    if (l->len == 0)
+        return call_fail(call, SM_ERANGE, "move from an empty list");
+    size_t i = mv->src_front ? 0 : l->len - 1;
+    srv_val copy, *kept;
+    if (val_copy(&copy, &l->items[i]) != SM_OK)
+        return SM_ENOMEM;
+    if ((kept = call_keep(call, &copy)) == NULL) {
+        val_clear(call->st, &copy);
+        return SM_ENOMEM;
+    }
+    srv_val item = l->items[i];
+    list_remove_at(l, i);
+    move_put(call, dst, &item, mv->dst_front);
+    return reply_value(call, kept);
+}
+
 /* LIST.REMOVE value | SM_ENOTFOUND */
 static int
 list_op_remove(srv_call *call, srv_obj *o)
@@ -355,6 +433,7 @@ static const srv_op list_ops[] = {
     {SMWIRE__REQUEST__OP_LIST_LEN, "list.len", list_op_len, SRV_OP_READ},
     {SMWIRE__REQUEST__OP_LIST_SLICE, "list.slice", list_op_slice, SRV_OP_READ},
     {SMWIRE__REQUEST__OP_LIST_CLEAR, "list.clear", list_op_clear, SRV_OP_WRITE},
+    {SMWIRE__REQUEST__OP_LIST_MOVE, "list.move", list_op_move, SRV_OP_WRITE},
 };
 
 const srv_type srv_type_list = {

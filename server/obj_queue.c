@@ -12,7 +12,8 @@
  * A put into a queue that holds --max-items items is SM_ELIMIT (a bounded
  * queue's own maxsize is checked first: full is SM_EFULL, or a wait). Items
  * given back by a dead session return even past the limit: they were in.
- * Exported: srv_type_queue, queue_session_give, queue_session_return. */
+ * Exported: srv_type_queue, queue_session_give, queue_session_return, and for
+ * moves (srv.h) queue_can_take, queue_put_item. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,6 +132,73 @@ queue_session_return(srv_state *st, srv_obj *o, srv_val *item)
         val_clear(st, &v);
 }
 
+/* queue_admit lets the first parked put's item in, if there is room. */
+static void
+queue_admit(srv_state *st, queue *q)
+{
+    srv_waiter *p = q->putters.head;
+    if (p != NULL && (q->maxsize == 0 || (int64_t)q->len < q->maxsize) && queue_push(q, &p->val)) {
+        queue_item_entered(st, q);
+        srv_answer(st, p, SM_OK, NULL, 0, false);
+    }
+}
+
+/* ------------------------------------------------------------------ moves */
+
+int
+queue_can_take(srv_call *call, srv_obj *o, bool same)
+{
+    queue *q = QUEUE(o);
+    if (q->getters.head != NULL)
+        return SM_OK; /* handed on at once */
+    if (!same && q->maxsize > 0 && (int64_t)q->len >= q->maxsize)
+        return call_fail(call, SM_EFULL, "the destination queue is full");
+    if (!same && (uint64_t)q->len >= call->st->limits.max_items)
+        return call_fail(call, SM_ELIMIT, "queue has %zu items, the limit (--max-items)",
+                         q->len);
+    return queue_room(q) ? SM_OK : SM_ENOMEM;
+}
+
+void
+queue_put_item(srv_call *call, srv_obj *o, srv_val *item)
+{
+    queue *q = QUEUE(o);
+    queue_item_entered(call->st, q);
+    if (queue_give(call->st, q, item))
+        val_clear(call->st, item);
+    else
+        queue_push(q, item); /* room was made by queue_can_take */
+}
+
+/* QUEUE.MOVE dest -> value | SM_EEMPTY. A move never waits. */
+static int
+queue_op_move(srv_call *call, srv_obj *o)
+{
+    const Smwire__Move *mv = call->req->queue_move;
+    queue *q = QUEUE(o);
+    if (mv->src_front)
+        return call_fail(call, SM_EINVAL, "a queue gives its oldest item only");
+    srv_obj *dst = NULL;
+    int rv = move_dest(call, o, mv, &dst);
+    if (rv != SM_OK)
+        return rv;
+    if (q->len == 0)
+        return SM_EEMPTY;
+    srv_val copy, *kept;
+    if (val_copy(&copy, &q->ring[q->head]) != SM_OK)
+        return SM_ENOMEM;
+    if ((kept = call_keep(call, &copy)) == NULL) {
+        val_clear(call->st, &copy);
+        return SM_ENOMEM;
+    }
+    srv_val item;
+    queue_pop(q, &item);
+    queue_taken(call->st, q, call->sess, &item);
+    move_put(call, dst, &item, mv->dst_front);
+    queue_admit(call->st, q);
+    return reply_value(call, kept);
+}
+
 /* ----------------------------------------------------------------- handlers */
 
 /* QUEUE.PUT value (timeout) -> SM_OK | SM_EFULL | SM_ELIMIT (holding
@@ -193,12 +261,7 @@ queue_op_get(srv_call *call, srv_obj *o)
         val_clear(call->st, &item); /* lost, but the queue stays consistent */
         return SM_ENOMEM;
     }
-    /* Room now: the first parked put's item goes in. */
-    srv_waiter *p = q->putters.head;
-    if (p != NULL && queue_push(q, &p->val)) {
-        queue_item_entered(call->st, q);
-        srv_answer(call->st, p, SM_OK, NULL, 0, false);
-    }
+    queue_admit(call->st, q); /* room now: the first parked put's item goes in */
     return reply_value(call, kept);
 }
 
@@ -294,6 +357,7 @@ static const srv_op queue_ops[] = {
     {SMWIRE__REQUEST__OP_QUEUE_GET, "queue.get", queue_op_get, SRV_OP_WRITE},
     {SMWIRE__REQUEST__OP_QUEUE_INFO, "queue.info", queue_op_info, SRV_OP_READ},
     {SMWIRE__REQUEST__OP_QUEUE_TASK_DONE, "queue.task_done", queue_op_task_done, SRV_OP_WRITE},
+    {SMWIRE__REQUEST__OP_QUEUE_MOVE, "queue.move", queue_op_move, SRV_OP_WRITE},
     {SMWIRE__REQUEST__OP_QUEUE_JOIN, "queue.join", queue_op_join, SRV_OP_READ},
 };
 

@@ -341,6 +341,20 @@ int srv_auth_open(srv_call *call, uint8_t skey[32]);
 /* srv_auth_request checks a request's MAC trailer (SM_EAUTH, SM_ESESSION). */
 int srv_auth_request(srv_call *call);
 
+/* ---- obj_list.c, obj_queue.c: moves (LIST_MOVE, QUEUE_MOVE)
+ *
+ * A move takes an item out of its source and puts it into Move.dest in one
+ * step: move_dest finds the destination and checks it can take one item
+ * now (room reserved), so that nothing can fail once the item is out;
+ * move_put then puts it there (list_put / queue_put_item by type). */
+int move_dest(srv_call *call, srv_obj *src, const Smwire__Move *mv, srv_obj **dstp);
+void move_put(srv_call *call, srv_obj *dst, srv_val *item, bool front);
+int list_can_take(srv_call *call, srv_obj *l, bool same);
+void list_put(srv_obj *l, srv_val *item, bool front);
+/* same: the destination is the source, which the move leaves as long. */
+int queue_can_take(srv_call *call, srv_obj *q, bool same);
+void queue_put_item(srv_call *call, srv_obj *q, srv_val *item);
+
 /* ---- obj_lock.c: what a condition needs of its lock or rlock */
 bool lock_is_lock(const srv_obj *o);
 /* lock_held_by says whether the request's (session, owner) holds lk. */

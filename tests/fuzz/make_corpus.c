@@ -490,6 +490,36 @@ seed_list(mc_seed *s)
     mc_end(s);
 }
 
+/* Moves between lists and queues: slot 0 is the newest object opened. */
+static void
+seed_move(mc_seed *s)
+{
+    Smwire__Move mv = SMWIRE__MOVE__INIT;
+    Smwire__Open q = SMWIRE__OPEN__INIT;
+    q.type = T(QUEUE);
+    q.name = "";
+    q.count = 1;
+
+    mc_begin(s, "move");
+    mc_session_open(s, 30000);
+    mc_open(s, T(LIST), NULL);                       /* slot 1 after the next open */
+    mc_value(s, 0, OC(LIST_APPEND), mc_int(1));
+    mc_value(s, 0, OC(LIST_APPEND), mc_str("two"));
+    mc_open_full(s, 0, &q);                          /* slot 0: a queue of maxsize 1 */
+    mv.dest = mc_slot(0, T(QUEUE));
+    mc_op(s, 1, OC(LIST_MOVE), &mv);                 /* "two" into the queue */
+    mc_op(s, 1, OC(LIST_MOVE), &mv);                 /* full: SM_EFULL */
+    mv.dest = mc_slot(1, T(LIST));
+    mv.dst_front = true;
+    mc_op(s, 0, OC(QUEUE_MOVE), &mv);                /* back to the list's front */
+    mc_op(s, 0, OC(QUEUE_MOVE), &mv);                /* empty: SM_EEMPTY */
+    mv.src_front = true;
+    mc_op(s, 1, OC(LIST_MOVE), &mv);                 /* a rotation */
+    mv.dest = NULL;
+    mc_op(s, 1, OC(LIST_MOVE), &mv);                 /* no destination: SM_EINVAL */
+    mc_end(s);
+}
+
 static void
 seed_var(mc_seed *s)
 {
@@ -1053,6 +1083,7 @@ seed_all(void)
     seed_malformed(&s);
     seed_limits(&s);
     seed_batch(&s);
+    seed_move(&s);
 }
 
 /* ------------------------------------------------------------ the wire tool */
