@@ -9,6 +9,15 @@
  * one client; contexts are opened on demand and kept for reuse. Pipe events
  * keep a count of live connections, which tells a timeout with no server
  * (SM_EUNREACHABLE) from a slow server (SM_ETIMEDOUT).
+ *
+ * nng 1.5.2 redials a lost connection only after its reaper has stopped the
+ * old pipe, and that reaper can stall for good (the race behind
+ * client_close_socket). A client whose connection dropped and did not come
+ * back within CLIENT_REDIAL_STALL_MS therefore starts a second dialer of
+ * its own ("spare"): it connects without the reaper, and the session and
+ * its calls carry on over it, since a session is named in each request, not
+ * by its connection. At most one spare lives at a time; it is replaced only
+ * after it has itself connected and lost its connection.
  * Exported: sm_client_open, sm_client_close, sm_client_set_timeout,
  * sm_client_url, smi_call. */
 #include <arpa/inet.h>
@@ -51,11 +60,22 @@ struct sm_client {
     nng_mtx *mtx;
     nng_cv *cv;    /* signalled when npipes changes, and to stop the heartbeat */
     int npipes;    /* live connections, under mtx */
+    uint64_t replies; /* replies received so far; atomic */
     smi_ctx *idle; /* contexts ready for reuse, under mtx */
     uint64_t session;
     uint64_t seq;  /* the last seq handed out, under mtx */
     smi_inflight *inflight, *inflight_tail; /* under mtx */
     bool stopping; /* under mtx */
+    /* Redial watch (under mtx): down_since is when the connection was last
+     * seen lost (0: not since the last connection came up). */
+    nng_time down_since;
+    uint64_t down_replies; /* c->replies at down_since */
+    nng_aio *watch;     /* sleeps until the next check */
+    bool watch_armed;
+    nng_dialer spare;   /* the client's own second dialer, if spare_on */
+    bool spare_on, spare_used; /* spare_used: it has had a connection */
+    int spares;         /* spares started so far */
+    nng_tls_config *tls; /* our reference, for spares; NULL without TLS */
     bool lost;     /* the server said SM_ESESSION; atomic */
     nng_thread *heartbeat;
     uint8_t *authkey; /* NULL: none */
@@ -76,9 +96,12 @@ client_free_mem(sm_client *c)
     free(c);
 }
 
-/* Resends of one call after its connection dropped, at most. A server that
- * drops every connection (say, a request over its size limit) must not
- * make a call spin until its deadline. */
+/* Resends of one call after its connection dropped, at most, counting only
+ * the drops that no other reply came between (the call was sent, then the
+ * connection went with nothing answered): a server that drops every
+ * connection that carries this request (say, one over its size limit) must
+ * not make the call spin until its deadline, while a call that merely
+ * shares a connection with others through many cuts keeps going. */
 #define CLIENT_MAX_RESENDS 16
 
 #define CLIENT_RECV_MAX (256u * 1024 * 1024)
@@ -112,14 +135,111 @@ client_check_fork(void)
     return SM_OK;
 }
 
+/* How long a lost connection may stay lost before a spare dialer starts.
+ * nng redials after at most NNG_OPT_RECONNMAXT (1 s, below) plus the dial. */
+#define CLIENT_REDIAL_STALL_MS 2000
+
+/* client_watch_arm_locked notes the connection lost (if not already) and
+ * has client_watch_cb look in CLIENT_REDIAL_STALL_MS. */
+static void
+client_watch_arm_locked(sm_client *c)
+{
+    if (c->down_since == 0) {
+        c->down_since = nng_clock();
+        c->down_replies = __atomic_load_n(&c->replies, __ATOMIC_RELAXED);
+    }
+    if (c->watch_armed || c->stopping || c->watch == NULL)
+        return;
+    c->watch_armed = true;
+    nng_sleep_aio(CLIENT_REDIAL_STALL_MS, c->watch);
+}
+
 static void
 client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
     sm_client *c = arg;
-    (void)p;
     nng_mtx_lock(c->mtx);
-    c->npipes += ev == NNG_PIPE_EV_ADD_POST ? 1 : -1;
+    if (ev == NNG_PIPE_EV_ADD_POST) {
+        c->npipes++;
+        c->down_since = 0;
+        if (c->spare_on && nng_dialer_id(nng_pipe_dialer(p)) == nng_dialer_id(c->spare))
+            c->spare_used = true;
+    } else if (--c->npipes == 0) {
+        client_watch_arm_locked(c);
+    }
     nng_cv_wake(c->cv);
+    nng_mtx_unlock(c->mtx);
+}
+
+/* client_watch_stop stops the redial watch for good (c->stopping or a
+ * failed open). */
+static void
+client_watch_stop(sm_client *c)
+{
+    if (c->watch == NULL)
+        return;
+    nng_mtx_lock(c->mtx);
+    c->stopping = true;
+    nng_mtx_unlock(c->mtx);
+    nng_aio_stop(c->watch); /* waits for a running client_watch_cb */
+    nng_aio_free(c->watch);
+    c->watch = NULL;
+}
+
+/* client_spare_dial starts a new spare dialer, closing the old one. */
+static void
+client_spare_dial(sm_client *c)
+{
+    nng_dialer d;
+    if (nng_dialer_create(&d, c->sock, c->url) != 0)
+        return;
+    if (c->tls != NULL && nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, c->tls) != 0) {
+        nng_dialer_close(d);
+        return;
+    }
+    nng_mtx_lock(c->mtx);
+    nng_dialer old = c->spare;
+    bool had = c->spare_on;
+    c->spare = d;
+    c->spare_on = true;
+    c->spare_used = false;
+    c->spares++;
+    nng_mtx_unlock(c->mtx);
+    if (had)
+        nng_dialer_close(old);
+    nng_dialer_start(d, NNG_FLAG_NONBLOCK); /* it retries by itself */
+}
+
+/* client_watch_cb runs CLIENT_REDIAL_STALL_MS after the connection was
+ * lost: if it is still lost, and no spare is trying already, it starts
+ * one; while the connection stays lost it looks again. */
+static void
+client_watch_cb(void *arg)
+{
+    sm_client *c = arg;
+    bool dial = false;
+    nng_mtx_lock(c->mtx);
+    c->watch_armed = false;
+    if (nng_aio_result(c->watch) != 0 || c->stopping || c->down_since == 0) {
+        nng_mtx_unlock(c->mtx);
+        return;
+    }
+    nng_time now = nng_clock();
+    uint64_t replies = __atomic_load_n(&c->replies, __ATOMIC_RELAXED);
+    if (replies != c->down_replies) {
+        /* Replies came since: a connection works (a call may have seen
+         * the loss of one that had been replaced already). */
+        c->down_since = 0;
+    } else if (now - c->down_since >= CLIENT_REDIAL_STALL_MS) {
+        dial = !c->spare_on || c->spare_used;
+        c->down_since = now; /* the next look is a whole stall later */
+    }
+    nng_mtx_unlock(c->mtx);
+    if (dial)
+        client_spare_dial(c);
+    nng_mtx_lock(c->mtx);
+    if (c->down_since != 0)
+        client_watch_arm_locked(c);
     nng_mtx_unlock(c->mtx);
 }
 
@@ -380,7 +500,7 @@ client_tls(sm_client *c, const sm_client_opts *o)
     if (cfg == NULL)
         return smi_fail(SM_EINVAL, "%s", err);
     int rv = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, cfg);
-    nng_tls_config_free(cfg); /* the dialer holds its own reference */
+    c->tls = cfg; /* the dialer holds its own reference; this one is for spares */
     if (rv != 0)
         return smi_fail(SM_EINVAL, "TLS for %s: %s", c->url, nng_strerror(rv));
     return SM_OK;
@@ -453,6 +573,11 @@ sm_client_open(sm_client **cp, const char *url, const sm_client_opts *opts)
      * more eagerly widens nng 1.5.2's close race (see client_close_socket). */
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 100);
     nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
+    rv = nng_aio_alloc(&c->watch, client_watch_cb, c);
+    if (rv != 0) {
+        rv = SM_ENOMEM;
+        goto fail_sock;
+    }
     nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, client_pipe_cb, c);
     nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, client_pipe_cb, c);
 
@@ -493,6 +618,7 @@ sm_client_open(sm_client **cp, const char *url, const sm_client_opts *opts)
     return SM_OK;
 
 fail_sock:
+    client_watch_stop(c);
     while (c->idle != NULL) {
         smi_ctx *x = c->idle;
         c->idle = x->next;
@@ -502,6 +628,8 @@ fail_sock:
     }
     if (!client_close_socket(c))
         return rv; /* nng's close hung: c stays with it */
+    if (c->tls != NULL)
+        nng_tls_config_free(c->tls);
 fail_alloc:
     if (c->cv != NULL)
         nng_cv_free(c->cv);
@@ -533,6 +661,7 @@ sm_client_close(sm_client *c)
     nng_cv_wake(c->cv);
     nng_mtx_unlock(c->mtx);
     nng_thread_destroy(c->heartbeat); /* joins it */
+    client_watch_stop(c);
     nng_mtx_lock(c->mtx);
     bool connected = c->npipes > 0;
     nng_mtx_unlock(c->mtx);
@@ -554,6 +683,8 @@ sm_client_close(sm_client *c)
     }
     if (!client_close_socket(c))
         return; /* nng's close hung: c stays with the thread that holds it */
+    if (c->tls != NULL)
+        nng_tls_config_free(c->tls);
     nng_cv_free(c->cv);
     nng_mtx_free(c->mtx);
     client_free_mem(c);
@@ -683,7 +814,7 @@ client_roundtrip(sm_client *c, Smwire__Request *req, int64_t wait_ms, nng_durati
     }
     nng_time end = deadline == NNG_DURATION_INFINITE ? 0 : nng_clock() + (nng_time)deadline;
 
-    for (int attempt = 0;; attempt++) {
+    for (int attempt = 0;;) {
         nng_duration left = NNG_DURATION_INFINITE;
         if (end != 0) {
             nng_time now = nng_clock();
@@ -704,6 +835,7 @@ client_roundtrip(sm_client *c, Smwire__Request *req, int64_t wait_ms, nng_durati
             nng_msg_free(m);
             break;
         }
+        uint64_t replies = __atomic_load_n(&c->replies, __ATOMIC_RELAXED);
         nng_aio_set_timeout(x->aio, left);
         nng_aio_set_msg(x->aio, m);
         nng_ctx_send(x->ctx, x->aio);
@@ -718,12 +850,22 @@ client_roundtrip(sm_client *c, Smwire__Request *req, int64_t wait_ms, nng_durati
         }
         if (nrv != 0) {
             client_ctx_put(c, x, false);
-            if (client_conn_lost(nrv) && attempt < CLIENT_MAX_RESENDS)
+            if (client_conn_lost(nrv)) {
+                /* nng's reaper sends the pipe events, so when it stalls
+                 * only a lost call says the connection went. */
+                nng_mtx_lock(c->mtx);
+                client_watch_arm_locked(c);
+                nng_mtx_unlock(c->mtx);
+            }
+            if (client_conn_lost(nrv) &&
+                (__atomic_load_n(&c->replies, __ATOMIC_RELAXED) != replies ||
+                 ++attempt <= CLIENT_MAX_RESENDS))
                 continue; /* the same bytes again, on the next connection */
             rv = client_map(c, nrv);
             break;
         }
         m = nng_aio_get_msg(x->aio);
+        __atomic_add_fetch(&c->replies, 1, __ATOMIC_RELAXED);
         client_ctx_put(c, x, true);
         rep = smwire__reply__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
         nng_msg_free(m);

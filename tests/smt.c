@@ -286,6 +286,10 @@ smt_main(int argc, char **argv, const char *name, const struct CMUnitTest *tests
     static const char *const all[] = {"ipc", "tcp"};
     int failed = 0;
     signal(SIGPIPE, SIG_IGN);
+    /* SMT_TEST=PATTERN runs only the tests whose names match (cmocka's
+     * filter: '*' and '?' wildcards). */
+    if (getenv("SMT_TEST") != NULL)
+        cmocka_set_test_filter(getenv("SMT_TEST"));
     if (argc >= 3 && strcmp(argv[1], "--smt-child") == 0) {
         for (size_t i = 0; i < nchildren; i++)
             if (strcmp(children[i].name, argv[2]) == 0)

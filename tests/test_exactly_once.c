@@ -44,6 +44,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+
 #define CALL_TIMEOUT_MS 5000   /* every client's deadline for a non-blocking call */
 #define LEASE_MS        60000  /* long: no lease renewal can be the reply a cut hits */
 #define GET_TIMEOUT_MS  10000  /* the parked get's own timeout */
@@ -674,6 +678,122 @@ test_exactly_once_dict_incr_whose_reply_is_cut_applies_once(void **state)
     assert_sm_ok(sm_dict_close(dv));
 }
 
+/* ------------------------------------------------- nng's reaper stalled */
+
+/* nng 1.5.2 tears a closed connection down on one "reaper" thread for the
+ * whole process, and only then redials and sends the pipe-removed event;
+ * that thread can stall for good (the close race in proxy/client.c). A
+ * wedge reproduces the stall for real: a REQ socket of the test's own whose
+ * pipe-removed callback blocks the reaper until wedge_release. */
+typedef struct wedge {
+    nng_socket req, rep;
+    nng_pipe pipe;
+    pthread_mutex_t mtx;
+    pthread_cond_t cv;
+    bool in, released;
+} wedge;
+
+static void
+wedge_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    wedge *w = arg;
+    pthread_mutex_lock(&w->mtx);
+    if (ev == NNG_PIPE_EV_ADD_POST) {
+        w->pipe = p;
+    } else {
+        w->in = true; /* on the reaper thread, which now waits */
+        pthread_cond_broadcast(&w->cv);
+        while (!w->released)
+            pthread_cond_wait(&w->cv, &w->mtx);
+    }
+    pthread_mutex_unlock(&w->mtx);
+}
+
+/* wedge_reaper returns once nng's reaper thread is blocked in wedge_cb. */
+static void
+wedge_reaper(wedge *w)
+{
+    char url[64];
+    memset(w, 0, sizeof(*w));
+    pthread_mutex_init(&w->mtx, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    snprintf(url, sizeof(url), "inproc://wedge-%d", (int)getpid());
+    assert_int_equal(nng_rep0_open(&w->rep), 0);
+    assert_int_equal(nng_listen(w->rep, url, NULL, 0), 0);
+    assert_int_equal(nng_req0_open(&w->req), 0);
+    nng_pipe_notify(w->req, NNG_PIPE_EV_ADD_POST, wedge_cb, w);
+    nng_pipe_notify(w->req, NNG_PIPE_EV_REM_POST, wedge_cb, w);
+    assert_int_equal(nng_dial(w->req, url, NULL, 0), 0);
+    pthread_mutex_lock(&w->mtx);
+    nng_pipe p = w->pipe;
+    pthread_mutex_unlock(&w->mtx);
+    assert_true(nng_pipe_id(p) > 0);
+    assert_int_equal(nng_pipe_close(p), 0);
+    pthread_mutex_lock(&w->mtx);
+    while (!w->in)
+        pthread_cond_wait(&w->cv, &w->mtx);
+    pthread_mutex_unlock(&w->mtx);
+}
+
+static void
+wedge_release(wedge *w)
+{
+    pthread_mutex_lock(&w->mtx);
+    w->released = true;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mtx);
+    nng_close(w->req);
+    nng_close(w->rep);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mtx);
+}
+
+/* With the reaper stalled, nng never redials a cut connection (nor says it
+ * went). The client dials again by itself after two seconds without a
+ * connection (a "spare" dialer, proxy/client.c): the cut call still
+ * returns within its deadline, applied once, over exactly one new
+ * connection, and no sooner than that two-second limit, which shows nng's
+ * own dialer did not redial. A second cut, on the spare's connection,
+ * needs a second spare, and the count is exact again. */
+static void
+test_exactly_once_client_carries_on_over_its_own_dialer_while_nng_cannot_redial(void **state)
+{
+    eo_fixture *fx = *state;
+    sm_dict *dv = NULL, *dd = NULL;
+    sm_value one = sm_value_int(1), out = sm_value_nil();
+    char name[256];
+    wedge w;
+
+    snprintf(name, sizeof(name), "%s", smt_name("eo.spare"));
+    assert_sm_ok(sm_dict_open(fx->via, name, &dv));
+    assert_sm_ok(sm_dict_open(fx->direct, name, &dd));
+    int accepted = relay_accepted(&fx->rl);
+
+    wedge_reaper(&w);
+    for (int round = 1; round <= 2; round++) {
+        relay_arm(&fx->rl);
+        int64_t t0 = now_ms();
+        int rv = sm_dict_incr(dv, "k", &one, &out);
+        int64_t took = now_ms() - t0;
+        if (rv != SM_OK || relay_cuts(&fx->rl) != round ||
+            relay_accepted(&fx->rl) != accepted + round || took < 1900) {
+            wedge_release(&w);
+            fail_msg("round %d: %s after %" PRId64 " ms, %d cut(s), %d new connection(s)",
+                     round, sm_errname(rv), took, relay_cuts(&fx->rl),
+                     relay_accepted(&fx->rl) - accepted);
+        }
+        assert_int_value(&out, round);
+        assert_sm_ok(sm_dict_get(dd, "k", &out));
+        assert_int_value(&out, round);
+    }
+    wedge_release(&w);
+
+    assert_sm_ok(sm_dict_incr(dv, "k", &one, &out));
+    assert_int_value(&out, 3);
+    assert_sm_ok(sm_dict_close(dd));
+    assert_sm_ok(sm_dict_close(dv));
+}
+
 /* Ten calls in a row, each with its reply cut: ten reconnects, ten
  * increments, each seen once. */
 static void
@@ -1240,6 +1360,7 @@ typedef struct stresser {
     sm_dict *d;
     int ok;      /* iterations whose append and incr both returned SM_OK */
     int bad_rv;  /* the first other status */
+    char bad_detail[160]; /* and its sm_errdetail */
     int done;    /* atomic */
 } stresser;
 
@@ -1257,6 +1378,7 @@ stress_thread(void *arg)
             rv = sm_dict_incr(t->d, "n", &one, NULL);
         if (rv != SM_OK) {
             t->bad_rv = rv;
+            snprintf(t->bad_detail, sizeof(t->bad_detail), "%s", sm_errdetail());
             break;
         }
         t->ok++;
@@ -1320,9 +1442,9 @@ test_exactly_once_threads_sharing_a_client_through_repeated_cuts_apply_each_call
                   STRESS_THREADS, STRESS_CALLS, cuts, now_ms() - t0);
     for (int i = 0; i < STRESS_THREADS; i++)
         if (t[i].ok != STRESS_CALLS)
-            fail_msg("thread %d: call %d of %d returned %s; the relay accepted %d connections "
-                     "and cut %d%s",
-                     i, t[i].ok + 1, STRESS_CALLS, sm_errname(t[i].bad_rv),
+            fail_msg("thread %d: call %d of %d returned %s (%s); the relay accepted %d "
+                     "connections and cut %d%s",
+                     i, t[i].ok + 1, STRESS_CALLS, sm_errname(t[i].bad_rv), t[i].bad_detail,
                      relay_accepted(&fx->rl), cuts,
                      relay_accepted(&fx->rl) == cuts ? " (no reconnect after the last cut)"
                                                      : "");
@@ -1609,6 +1731,7 @@ const struct CMUnitTest tests[] = {
     EO_TEST(test_exactly_once_relay_forwards_calls_while_not_armed),
     EO_TEST(test_exactly_once_relay_passes_the_sp_header_while_armed),
     EO_TEST(test_exactly_once_dict_incr_whose_reply_is_cut_applies_once),
+    EO_TEST(test_exactly_once_client_carries_on_over_its_own_dialer_while_nng_cannot_redial),
     EO_TEST(test_exactly_once_every_reply_cut_ten_times_in_a_row_applies_each_once),
     EO_TEST(test_exactly_once_reply_cut_on_five_connections_in_a_row_applies_once),
     EO_TEST(test_exactly_once_dict_incr_whose_request_is_cut_applies_once),
