@@ -272,6 +272,22 @@ SM_API int sm_client_set_timeout(sm_client *c, int64_t ms);
  * is open. */
 SM_API const char *sm_client_url(const sm_client *c);
 
+/* sm_server_snapshot asks c's server to write its snapshot file (syncmgrd
+ * --snapshot FILE) now: every call this or any client saw applied before
+ * this one is in the file when it returns SM_OK. The server writes it
+ * atomically (a temporary file, fsync, rename, fsync of the directory), so
+ * FILE is either the old snapshot or the new one, never a mix.
+ * Blocks: one round trip, answered once the file is written and fsynced,
+ *   bounded by the client's call timeout (sm_client_set_timeout; a very
+ *   large state may need more: SM_ENOREPLY then, and the write goes on).
+ * Ownership: nothing is handed out.
+ * Returns: SM_OK; SM_EINVAL (c NULL, or the server has no --snapshot FILE;
+ *   sm_errdetail() says so); SM_EINTERNAL (the write failed: sm_errdetail()
+ *   says why, e.g. a directory that is not writable; the old FILE is as it
+ *   was and the server keeps serving); SM_ELIMIT (an object too large to
+ *   save, over 2 GiB encoded); SM_ENOMEM; SM_ESESSION. */
+SM_API int sm_server_snapshot(sm_client *c);
+
 /* Every call on a client below may also return, besides the statuses it
  * names: SM_ENOREPLY (no reply within the call deadline; outcome unknown),
  * SM_ECLOSED (connection dropped during the call; outcome unknown),
@@ -456,17 +472,26 @@ SM_API int sm_list_len(sm_list *l, size_t *out);
 SM_API int sm_list_slice(sm_list *l, int64_t start, int64_t stop, sm_value **valsp, size_t *np);
 SM_API int sm_list_clear(sm_list *l);
 /* sm_list_move pops an item from src and pushes it into the list or queue
- * whose token is dst_token, in one round trip and one step: no client sees
- * the item in neither or both, and on any failure nothing moves. src_front
- * takes src's first item, else its last (Python's pop()); dst_front puts it
- * first in a list destination, else last; a queue destination takes it at
- * its back (dst_front must be false) and hands it to a waiting getter
- * first. dst_token may name src itself (a rotation). *out (owned; may be
- * NULL) gets the item. Never waits. Batchable in SM_BATCH_PIPELINE batches
- * only (it writes two objects). Returns: SM_OK, SM_ERANGE (src is empty),
- * SM_EFULL (a bounded queue destination is full), SM_ELIMIT (the
- * destination holds --max-items), SM_ENOOBJ (no such destination),
- * SM_EWRONGTYPE (not a list or queue token), SM_EINVAL. */
+ * whose token is dst_token (Redis's LMOVE), in one round trip and one step:
+ * no client ever sees the item in neither container or in both, and on any
+ * failure nothing moves. src_front takes src's first item, else its last
+ * (Python's pop()); dst_front puts it first in a list destination, else
+ * last. A queue destination takes it at its back (dst_front must be false)
+ * and its first parked getter (an sm_queue_get, or an sm_queue_move waiting
+ * on it) has it at once. dst_token may name src itself: a rotation. The
+ * destination is checked before anything is taken: a move never waits for
+ * room. A reference moved keeps its one count: the object it names stays
+ * alive while either container holds it.
+ * Blocks: one round trip, bounded by the client's call timeout.
+ * Ownership: dst_token is read during the call only; on SM_OK *out (may be
+ *   NULL) is the item, owned (sm_value_clear); on failure it is untouched.
+ * Batches: in SM_BATCH_PIPELINE batches only (it writes two objects).
+ * Returns: SM_OK, SM_ERANGE (src is empty), SM_EFULL (a bounded queue
+ *   destination is full), SM_ELIMIT (the destination holds --max-items),
+ *   SM_ENOOBJ (no such destination: gone, or a wrong nonce), SM_EWRONGTYPE
+ *   (not a list or queue token, or the token's type is not the object's),
+ *   SM_EINVAL (src NULL, dst_token NULL or not a token, dst_front into a
+ *   queue). */
 SM_API int sm_list_move(sm_list *src, bool src_front, const char *dst_token, bool dst_front,
                         sm_value *out);
 
@@ -576,7 +601,7 @@ SM_API int sm_ns_list(sm_ns *ns, char ***namesp, size_t *np);
  * _clear, _keys, _values; sm_list_append, _insert, _get, _set, _pop, _remove,
  * _index, _slice, _clear; sm_var_get, _set, _add, _cas; sm_array_get, _set,
  * _add, _get_slice; sm_ns_get, _set, _del, _list; and in SM_BATCH_PIPELINE
- * batches only, sm_list_move and sm_queue_move. Any other
+ * batches only, sm_list_move and sm_queue_move with SM_NOWAIT. Any other
  * call on c (one that waits, opens or closes an object, or works on the
  * reply, such as sm_dict_len) returns SM_EINVAL while recording, except
  * sm_T_close, which always frees its proxy and so releases it at once.
@@ -787,18 +812,40 @@ SM_API int sm_queue_put(sm_queue *q, const sm_value *v, int64_t timeout_ms);
  * (--max-waits). */
 SM_API int sm_queue_get(sm_queue *q, int64_t timeout_ms, sm_value *out);
 /* sm_queue_move takes src's oldest item and pushes it into the list or
- * queue whose token is dst_token, in one round trip and one step, as
- * sm_list_move does (dst_front: first in a list destination). It never
- * waits: an empty src is SM_EEMPTY at once. From a joinable queue it counts
- * as a get (call sm_queue_task_done for it); into a joinable queue, as a put.
- * *out (owned; may be NULL) gets the item. Returns: SM_OK, SM_EEMPTY, and
- * the failures of sm_list_move. */
-SM_API int sm_queue_move(sm_queue *src, const char *dst_token, bool dst_front, sm_value *out);
+ * queue whose token is dst_token (Redis's BLMOVE), in one round trip and one
+ * step, as sm_list_move does (dst_front: first in a list destination; a
+ * queue takes it at its back). dst_token may name src: a rotation, which a
+ * full bounded queue allows too.
+ * Blocks: the destination is checked first, and a failure there is
+ *   answered at once, even when src is empty. An empty src is then waited
+ *   on for up to timeout_ms (SM_NOWAIT: not at all; SM_WAIT_FOREVER), in
+ *   the server, in turn with src's sm_queue_get callers. When an item
+ *   arrives, the destination is checked again: if it can take the item
+ *   now, the move completes; if not (a bounded queue that has filled up
+ *   meanwhile, the --max-items limit, a destination since freed), the call
+ *   returns that failure and the item stays in src for its next getter.
+ *   Transport deadline: timeout_ms plus the client's call timeout.
+ * Joinable src: a move counts as a get: the item stays unfinished until
+ *   someone calls sm_queue_task_done(src). Unlike a get, the item is not
+ *   held by the caller's session: it is in its destination, so if the
+ *   caller's client ends before the task_done, nothing returns to src and
+ *   the unfinished count stays as it was. Into a joinable queue a move
+ *   counts as a put.
+ * Ownership: as sm_list_move.
+ * Batches: with timeout_ms SM_NOWAIT, in SM_BATCH_PIPELINE batches; any
+ *   other timeout_ms is SM_EINVAL while recording.
+ * Returns: SM_OK, SM_EEMPTY (src empty at the end of timeout_ms, or at once
+ *   with SM_NOWAIT; as sm_queue_get), SM_ELIMIT (also: --max-waits), the
+ *   failures of sm_list_move, SM_EINVAL (also: a negative timeout_ms other
+ *   than SM_WAIT_FOREVER). */
+SM_API int sm_queue_move(sm_queue *src, const char *dst_token, bool dst_front,
+                         int64_t timeout_ms, sm_value *out);
 /* sm_queue_info reads the size, maxsize (0: unbounded) and the unfinished
  * count (joinable; 0 otherwise); any output may be NULL. empty is size == 0,
  * full is maxsize > 0 && size >= maxsize. */
 SM_API int sm_queue_info(sm_queue *q, int64_t *size, int64_t *maxsize, int64_t *unfinished);
-/* sm_queue_task_done marks one item taken with get as processed.
+/* sm_queue_task_done marks one item taken with get (or moved out with
+ * sm_queue_move) as processed.
  * Returns: SM_OK, SM_EINVAL (not joinable, or more calls than puts). */
 SM_API int sm_queue_task_done(sm_queue *q);
 /* sm_queue_join waits until every item put has been marked done.

@@ -19,7 +19,7 @@
  * by its connection. At most one spare lives at a time; it is replaced only
  * after it has itself connected and lost its connection.
  * Exported: sm_client_open, sm_client_close, sm_client_set_timeout,
- * sm_client_url, smi_call. */
+ * sm_client_url, sm_server_snapshot, smi_call. */
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -446,6 +446,21 @@ client_heartbeat(void *arg)
         nng_mtx_lock(c->mtx);
     }
     nng_mtx_unlock(c->mtx);
+}
+
+/* SNAPSHOT_SAVE: no object; the server answers once its file is written. */
+int
+sm_server_snapshot(sm_client *c)
+{
+    Smwire__Request req = SMWIRE__REQUEST__INIT;
+    Smwire__Empty e = SMWIRE__EMPTY__INIT;
+    Smwire__Reply *rep;
+    req.op_case = SMWIRE__REQUEST__OP_SNAPSHOT_SAVE;
+    req.snapshot_save = &e;
+    int rv = smi_call(c, &req, 0, &rep);
+    if (rv == SM_OK)
+        smwire__reply__free_unpacked(rep, NULL);
+    return rv;
 }
 
 int

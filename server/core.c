@@ -358,6 +358,10 @@ core_dispatch(srv_call *call)
         return store_op_open(call);
     if (oc == SMWIRE__REQUEST__OP_BATCH)
         return core_batch(call);
+    if (oc == SMWIRE__REQUEST__OP_SNAPSHOT_SAVE)
+        return snap_op_save(call);
+    if (oc == SMWIRE__REQUEST__OP_SERVER_STATUS)
+        return srv_status_op(call);
 
     const srv_op *op = NULL;
     const srv_type *type = NULL;
@@ -583,6 +587,8 @@ core_batch_op(srv_call *sub, bool atomic, core_undo_log *log)
     const srv_type *type = op != NULL ? core_ops[oc].type : NULL;
     if (oc == SMWIRE__REQUEST__OP__NOT_SET || req->open == NULL)
         return call_fail(sub, SM_EPROTO, "operation without its body");
+    if (oc < SRV_MAX_OP)
+        sub->st->stats.ops[oc]++;
     if (op == NULL || !core_batch_ok(type, op, atomic))
         return call_fail(sub, SM_EINVAL, "operation %d cannot be in %s batch", oc,
                          atomic ? "an atomic" : "a");
@@ -718,6 +724,8 @@ srv_handle_into(srv_state *st, const uint8_t *data, size_t len, srv_alloc_fn all
     req = smwire__request__unpack(&pba, len, data);
     pthread_mutex_lock(&st->lock);
     st->requests++;
+    if (req != NULL && (unsigned)req->op_case < SRV_MAX_OP)
+        st->stats.ops[req->op_case]++;
     if (req == NULL) {
         rv = call_fail(&call, SM_EPROTO, "request does not decode");
     } else {

@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "http.h"
 #include "net.h"
+#include "snapshot.h"
 
 #define MAIN_STOP_WATCHDOG_S 5
 
@@ -63,6 +65,24 @@ main_usage(FILE *f)
             "  --max-waits N      requests one session may have waiting in the server\n"
             "                     (default 10000)\n"
             "\n"
+            "Snapshots (the objects' data across a restart):\n"
+            "  --snapshot FILE    load FILE at start if it exists (a damaged or\n"
+            "                     impossible one stops syncmgrd, exit status 2, and\n"
+            "                     is left as it is); write it at SIGINT/SIGTERM,\n"
+            "                     every --snapshot-every seconds and when a client\n"
+            "                     asks (sm_server_snapshot). Locks and sessions are\n"
+            "                     not saved\n"
+            "  --snapshot-every N seconds between snapshots; 0: only at stop and on\n"
+            "                     demand (default 60)\n"
+            "\n"
+            "Status page (off by default):\n"
+            "  --http ADDR        serve a live status page (GET /) and the status as\n"
+            "                     JSON (GET /status.json) over HTTP at ADDR: HOST:PORT,\n"
+            "                     or :PORT for 127.0.0.1 (port 0 picks a free one). It\n"
+            "                     has no password and shows object names, sizes,\n"
+            "                     sessions and their addresses, never values\n"
+            "  --http-public      allow an --http HOST that is not loopback\n"
+            "\n"
             "  --log-level LEVEL  debug, info, notice (default), warn or none; the log\n"
             "                     goes to stderr, one line per event\n"
             "  --ready-fd FD      once listening, write each bound URL and then an empty\n"
@@ -70,7 +90,8 @@ main_usage(FILE *f)
             "  --version          print the version and exit\n"
             "  --help             print this help and exit\n"
             "\n"
-            "SIGINT or SIGTERM stops the server cleanly (exit status 0).\n");
+            "SIGINT or SIGTERM stops the server cleanly (exit status 0), writing the\n"
+            "--snapshot FILE first.\n");
 }
 
 static void
@@ -135,9 +156,22 @@ main(int argc, char **argv)
         {"max-waits", required_argument, NULL, 1005},
         {"authkey-file", required_argument, NULL, 'k'}, {"insecure", no_argument, NULL, 'I'},
         {"tls-cert", required_argument, NULL, 'C'},     {"tls-key", required_argument, NULL, 'K'},
-        {"tls-ca", required_argument, NULL, 'A'},       {NULL, 0, NULL, 0},
+        {"tls-ca", required_argument, NULL, 'A'},
+        {"snapshot", required_argument, NULL, 1100},
+        {"snapshot-every", required_argument, NULL, 1101},
+        {"http", required_argument, NULL, 1200},
+        {"http-public", no_argument, NULL, 1201},
+        {NULL, 0, NULL, 0},
     };
     const char *authkey_file = NULL;
+    const char *http_addr = NULL;
+    bool http_public = false;
+    srv_http *http = NULL;
+    char http_url[300];
+    const char *snap_path = NULL;
+    int64_t snap_every = SNAP_EVERY_DEFAULT;
+    bool snap_every_set = false;
+    srv_snap *snap = NULL;
     bool insecure = false;
     srv_limits limits = SRV_LIMITS_DEFAULT;
     uint64_t *const limit_of[] = {&limits.max_value,   &limits.max_keys,
@@ -199,6 +233,34 @@ main(int argc, char **argv)
         case 'k':
             authkey_file = optarg;
             break;
+        case 1100:
+            if (optarg[0] == '\0') {
+                fprintf(stderr, "syncmgrd: --snapshot wants a file name\n");
+                free(urls);
+                return 2;
+            }
+            snap_path = optarg;
+            break;
+        case 1101: {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (errno != 0 || end == optarg || *end != '\0' || optarg[0] == '-' ||
+                v > 31536000) {
+                fprintf(stderr, "syncmgrd: --snapshot-every wants 0 to 31536000 seconds\n");
+                free(urls);
+                return 2;
+            }
+            snap_every = (int64_t)v;
+            snap_every_set = true;
+            break;
+        }
+        case 1200:
+            http_addr = optarg;
+            break;
+        case 1201:
+            http_public = true;
+            break;
         case 'I':
             insecure = true;
             break;
@@ -229,6 +291,25 @@ main(int argc, char **argv)
         fprintf(stderr, "syncmgrd: unexpected argument '%s'\n", argv[optind]);
         free(urls);
         return 2;
+    }
+    if (snap_every_set && snap_path == NULL) {
+        fprintf(stderr, "syncmgrd: --snapshot-every needs --snapshot FILE\n");
+        free(urls);
+        return 2;
+    }
+    if (http_public && http_addr == NULL) {
+        fprintf(stderr, "syncmgrd: --http-public needs --http ADDR\n");
+        free(urls);
+        return 2;
+    }
+    if (http_addr != NULL) {
+        char herr[400];
+        if (!http_parse_addr(http_addr, http_public, http_url, sizeof(http_url), herr,
+                             sizeof(herr))) {
+            fprintf(stderr, "syncmgrd: %s\n", herr);
+            free(urls);
+            return 2;
+        }
     }
     if (no.nurls == 0)
         urls[no.nurls++] = "ipc:///tmp/syncmgrd.sock";
@@ -295,12 +376,47 @@ main(int argc, char **argv)
                 insecure ? " (--insecure)"
                          : "; listening only on ipc://, loopback or TLS with client certificates");
     }
+    if (snap_path != NULL) {
+        /* Before anything is served; a file refused is never written over. */
+        char serr[700];
+        if (snap_load(&st, snap_path, serr, sizeof(serr)) != SM_OK) {
+            fprintf(stderr, "syncmgrd: %s; not starting (the file is left as it is)\n", serr);
+            srv_state_fini(&st);
+            if (ready != NULL)
+                fclose(ready);
+            free(urls);
+            return 2;
+        }
+        if (snap_start(&snap, &st, snap_path, snap_every) != SM_OK) {
+            srv_state_fini(&st);
+            if (ready != NULL)
+                fclose(ready);
+            free(urls);
+            return 1;
+        }
+    }
+    st.stats.snapshot = snap_path;
     if (net_start(&net, &st, &no, ready) != SM_OK) {
+        snap_free(snap);
         srv_state_fini(&st);
         if (ready != NULL)
             fclose(ready);
         free(urls);
         return 1;
+    }
+    if (http_addr != NULL) {
+        char bound[300];
+        if (http_start(&http, &st, http_url, http_public, bound, sizeof(bound)) != SM_OK) {
+            fprintf(stderr, "syncmgrd: cannot serve --http %s (the log says why)\n", http_addr);
+            net_stop(net);
+            snap_free(snap);
+            srv_state_fini(&st);
+            if (ready != NULL)
+                fclose(ready);
+            free(urls);
+            return 1;
+        }
+        srv_log(SRV_LOG_NOTICE, "status page on %s/", bound);
     }
     if (ready != NULL) {
         fprintf(ready, "\n");
@@ -311,11 +427,23 @@ main(int argc, char **argv)
     while (sigwait(&stopset, &sig) != 0)
         ;
     srv_log(SRV_LOG_NOTICE, "signal %d: stopping", sig);
+    http_stop(http); /* its handlers take st->lock */
 
+    if (snap != NULL) {
+        /* Written before the close, which the watchdog may cut short. */
+        snap_stop_thread(snap);
+        snap_save(snap, "stop");
+    }
     signal(SIGALRM, main_watchdog);
     alarm(MAIN_STOP_WATCHDOG_S);
     net_stop(net);
     alarm(0);
+    if (snap != NULL) {
+        /* Requests applied while the socket closed, if any (an unchanged
+         * state is not written again). */
+        snap_save(snap, "stopped");
+        snap_free(snap);
+    }
     srv_log(SRV_LOG_NOTICE, "stopped: %" PRIu64 " requests served, %" PRIu64 " malformed",
             st.requests, st.bad_requests);
     srv_state_fini(&st);

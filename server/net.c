@@ -17,7 +17,13 @@
  * returns to RECV if receivers are short, else to the spare pool.
  *
  * The timer thread also answers waiters whose deadline passed
- * (srv_expire), sleeping until the earliest deadline or a kick.
+ * (srv_expire), sleeping until the earliest deadline or a kick, and at
+ * least once a second takes the samples SERVER_STATUS's rates need.
+ *
+ * For SERVER_STATUS the network also counts open connections (pipe events),
+ * records the URLs it listens on, and tells the core the connection and
+ * peer address of each request (the peer hook: a context remembers the
+ * pipe its request came on).
  *
  * Messages larger than max_msg are refused by the transport (the connection
  * drops; clients have resend off, see NNG-NOTES).
@@ -37,6 +43,7 @@
 #include "net.h"
 
 #define NET_SPARES 8
+#define NET_TICK_MS 1000 /* the timer wakes at least this often (status samples) */
 
 enum { CTX_RECV, CTX_SEND, CTX_PARKED, CTX_IDLE };
 
@@ -45,6 +52,7 @@ typedef struct net_ctx {
     nng_ctx ctx;
     nng_aio *aio;
     int state;
+    nng_pipe pipe; /* the connection its current request came on */
     struct net_ctx *next_idle;
     struct net_ctx *next_all;
 } net_ctx;
@@ -63,6 +71,8 @@ struct srv_net {
     bool kicked, stopping;
     pthread_t timer;
     bool timer_started;
+    char **listen; /* the bound URLs, for SERVER_STATUS */
+    size_t nlisten;
 };
 
 /* net_msg_alloc is srv_handle_into's allocator: it reuses the request's
@@ -139,6 +149,7 @@ net_ctx_cb(void *arg)
     /* Mark the context parked before the core can answer it: a late reply
      * may come from another thread as soon as the state lock is released. */
     c->state = CTX_PARKED;
+    c->pipe = nng_msg_get_pipe(m);
     if (srv_handle_into(n->st, nng_msg_body(m), nng_msg_len(m), net_msg_alloc, m, c, &parked,
                         &outlen) != SM_OK) {
         nng_msg_free(m); /* not even an error reply fits in memory */
@@ -191,6 +202,21 @@ net_release(void *arg, void *conn)
 {
     (void)arg;
     net_after_reply(conn);
+}
+
+static void net_pipe_url(nng_pipe p, char *buf, size_t size);
+
+/* net_peer is the core's peer hook: the pipe conn's request came on, and
+ * with size > 0 its peer's address. */
+static uint32_t
+net_peer(void *arg, void *conn, char *buf, size_t size)
+{
+    const net_ctx *c = conn;
+    (void)arg;
+    int id = nng_pipe_id(c->pipe);
+    if (size > 0)
+        net_pipe_url(c->pipe, buf, size);
+    return id > 0 ? (uint32_t)id : 0;
 }
 
 /* net_kick is the core's kick hook: the earliest deadline changed. */
@@ -271,7 +297,11 @@ net_timer_main(void *arg)
     srv_net *n = arg;
     for (;;) {
         net_refill(n);
-        int64_t next = srv_expire(n->st, srv_now_ms());
+        int64_t now = srv_now_ms();
+        srv_status_tick(n->st, now);
+        int64_t next = srv_expire(n->st, now);
+        if (next < 0 || next > now + NET_TICK_MS)
+            next = now + NET_TICK_MS;
         pthread_mutex_lock(&n->mtx);
         while (!n->kicked && !n->stopping) {
             if (next < 0) {
@@ -331,11 +361,59 @@ net_pipe_name(nng_pipe p, char *buf, size_t size)
     }
 }
 
+/* net_pipe_url describes the peer of pipe p as a URL: the listener's
+ * scheme and the peer's address (tcp://1.2.3.4:5678, tls+tcp://[::1]:5678),
+ * or for ipc:// the socket's path and the peer's pid
+ * (ipc:///run/sm.sock?pid=1234). */
+static void
+net_pipe_url(nng_pipe p, char *buf, size_t size)
+{
+    nng_sockaddr sa;
+    uint64_t pid;
+    char ip[INET6_ADDRSTRLEN], scheme[16] = "tcp";
+    char *url = NULL;
+
+    snprintf(buf, size, "unknown");
+    if (nng_listener_get_string(nng_pipe_listener(p), NNG_OPT_URL, &url) == 0) {
+        size_t n = strcspn(url, ":");
+        if (n < sizeof(scheme) && strncmp(url + n, "://", 3) == 0)
+            snprintf(scheme, sizeof(scheme), "%.*s", (int)n, url);
+        nng_strfree(url);
+    }
+    if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
+        return;
+    switch (sa.s_family) {
+    case NNG_AF_IPC:
+        if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid) == 0)
+            snprintf(buf, size, "ipc://%.80s?pid=%" PRIu64, sa.s_ipc.sa_path, pid);
+        else
+            snprintf(buf, size, "ipc://%.80s", sa.s_ipc.sa_path);
+        break;
+    case NNG_AF_INET:
+        inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, sizeof(ip));
+        snprintf(buf, size, "%s://%s:%u", scheme, ip, ntohs(sa.s_in.sa_port));
+        break;
+    case NNG_AF_INET6:
+        inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, sizeof(ip));
+        snprintf(buf, size, "%s://[%s]:%u", scheme, ip, ntohs(sa.s_in6.sa_port));
+        break;
+    default:
+        break;
+    }
+}
+
 static void
 net_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
     char who[128];
-    (void)arg;
+    srv_net *n = arg;
+    /* Every pipe that gets ADD_PRE gets REM_POST once (nng 1.5.2). */
+    if (ev == NNG_PIPE_EV_ADD_PRE) {
+        __atomic_add_fetch(&n->st->stats.connections, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    if (ev == NNG_PIPE_EV_REM_POST)
+        __atomic_sub_fetch(&n->st->stats.connections, 1, __ATOMIC_RELAXED);
     if (srv_log_level > SRV_LOG_NOTICE)
         return;
     net_pipe_name(p, who, sizeof(who));
@@ -393,6 +471,7 @@ net_start(srv_net **np, srv_state *st, const net_opts *o, FILE *ready_out)
         return SM_EINTERNAL;
     }
     nng_socket_set_size(n->sock, NNG_OPT_RECVMAXSZ, o->max_msg);
+    nng_pipe_notify(n->sock, NNG_PIPE_EV_ADD_PRE, net_pipe_cb, n);
     nng_pipe_notify(n->sock, NNG_PIPE_EV_ADD_POST, net_pipe_cb, n);
     nng_pipe_notify(n->sock, NNG_PIPE_EV_REM_POST, net_pipe_cb, n);
 
@@ -401,8 +480,14 @@ net_start(srv_net **np, srv_state *st, const net_opts *o, FILE *ready_out)
     st->hooks.send = net_send_late;
     st->hooks.kick = net_kick;
     st->hooks.release = net_release;
+    st->hooks.peer = net_peer;
     st->hooks.arg = n;
+    st->stats.started = srv_now_ms();
     pthread_mutex_unlock(&st->lock);
+
+    n->listen = calloc(o->nurls ? o->nurls : 1, sizeof(*n->listen));
+    if (n->listen == NULL)
+        goto fail;
 
     for (int i = 0; i < n->target + NET_SPARES; i++) {
         net_ctx *c = net_ctx_new(n);
@@ -439,7 +524,16 @@ net_start(srv_net **np, srv_state *st, const net_opts *o, FILE *ready_out)
         srv_log(SRV_LOG_NOTICE, "listening on %s", bound);
         if (ready_out != NULL)
             fprintf(ready_out, "%s\n", bound);
+        if ((n->listen[n->nlisten] = strdup(bound)) == NULL)
+            goto fail;
+        n->nlisten++;
     }
+    pthread_mutex_lock(&st->lock);
+    st->stats.listen = (const char *const *)n->listen;
+    st->stats.nlisten = n->nlisten;
+    for (size_t i = 0; i < o->nurls; i++)
+        st->stats.tls |= strncmp(o->urls[i], "tls+", 4) == 0;
+    pthread_mutex_unlock(&st->lock);
     if (pthread_create(&n->timer, NULL, net_timer_main, n) != 0) {
         srv_log(SRV_LOG_WARN, "cannot start the timer thread");
         goto fail;
@@ -469,7 +563,13 @@ net_stop(srv_net *n)
     n->st->hooks.send = NULL;
     n->st->hooks.kick = NULL;
     n->st->hooks.release = NULL;
+    n->st->hooks.peer = NULL;
+    n->st->stats.listen = NULL;
+    n->st->stats.nlisten = 0;
     pthread_mutex_unlock(&n->st->lock);
+    for (size_t i = 0; i < n->nlisten; i++)
+        free(n->listen[i]);
+    free(n->listen);
     nng_close(n->sock); /* every pending aio completes with NNG_ECLOSED */
     net_ctx *c = n->all;
     while (c != NULL) {

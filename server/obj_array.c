@@ -337,6 +337,59 @@ array_clone(srv_state *st, srv_obj *o, srv_obj **out)
     return SM_OK;
 }
 
+/* A snapshot holds the typecode, the length and the elements as stored,
+ * little-endian. On load every bit pattern is a number of its type, except
+ * that 'L' and 'Q' hold 0..INT64_MAX only. */
+static void
+array_le_copy(unsigned char *dst, const unsigned char *src, size_t n, size_t size)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    (void)size;
+    memcpy(dst, src, n * size);
+#else
+    for (size_t i = 0; i < n; i++)
+        for (size_t b = 0; b < size; b++)
+            dst[i * size + b] = src[i * size + size - 1 - b];
+#endif
+}
+
+static int
+array_save(srv_call *call, srv_obj *o, Smsnap__Object *out)
+{
+    const array *a = ARR(o);
+    char *tc = call_alloc(call, 2);
+    unsigned char *el = call_alloc(call, a->len * a->size);
+    if (tc == NULL || el == NULL)
+        return SM_ENOMEM;
+    tc[0] = a->typecode;
+    out->shape->typecode = tc;
+    out->shape->length = a->len;
+    array_le_copy(el, a->data, a->len, a->size);
+    out->elements.data = el;
+    out->elements.len = a->len * a->size;
+    return SM_OK;
+}
+
+static int
+array_load(srv_call *call, srv_obj *o, const Smsnap__Object *in)
+{
+    array *a = ARR(o);
+    if (in->elements.len != a->len * a->size)
+        return call_fail(call, SM_EINVAL, "%zu bytes of elements for array('%c', %zu)",
+                         in->elements.len, a->typecode, a->len);
+    array_le_copy(a->data, in->elements.data, a->len, a->size);
+    if (a->typecode == 'L' || a->typecode == 'Q') {
+        for (size_t i = 0; i < a->len; i++) {
+            srv_val v;
+            arr_load(a, i, &v);
+            if (v.u.i < 0)
+                return call_fail(call, SM_EOVERFLOW, "element %zu does not fit '%c'", i,
+                                 a->typecode);
+        }
+    }
+    return SM_OK;
+}
+
 static const srv_op array_ops[] = {
     {SMWIRE__REQUEST__OP_ARRAY_GET, "array.get", array_op_get, SRV_OP_READ},
     {SMWIRE__REQUEST__OP_ARRAY_SET, "array.set", array_op_set, SRV_OP_WRITE},
@@ -345,6 +398,19 @@ static const srv_op array_ops[] = {
     {SMWIRE__REQUEST__OP_ARRAY_ADD, "array.add", array_op_add, SRV_OP_WRITE},
     {SMWIRE__REQUEST__OP_ARRAY_LEN, "array.len", array_op_len, SRV_OP_READ},
 };
+
+/* STATUS: size = elements, typecode */
+static int
+array_info(srv_call *call, srv_obj *o, Smwire__ObjectInfo *out)
+{
+    char *tc = call_alloc(call, 2);
+    if (tc == NULL)
+        return SM_ENOMEM;
+    tc[0] = ARR(o)->typecode;
+    out->typecode = tc;
+    out->size = ARR(o)->len;
+    return SM_OK;
+}
 
 const srv_type srv_type_array = {
     .name = "array",
@@ -357,4 +423,7 @@ const srv_type srv_type_array = {
     .fill_open = array_fill_open,
     .clone = array_clone,
     .size = sizeof(array),
+    .save = array_save,
+    .load = array_load,
+    .info = array_info,
 };

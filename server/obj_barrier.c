@@ -115,12 +115,41 @@ barrier_destroy(srv_state *st, srv_obj *o)
     free(o);
 }
 
+/* A snapshot holds the parties and whether it is broken; its waiters'
+ * sessions end with the restart, so a whole barrier comes back empty. */
+static int
+barrier_save(srv_call *call, srv_obj *o, Smsnap__Object *out)
+{
+    (void)call;
+    out->shape->count = BARRIER(o)->parties;
+    out->flag = BARRIER(o)->broken;
+    return SM_OK;
+}
+
+static int
+barrier_load(srv_call *call, srv_obj *o, const Smsnap__Object *in)
+{
+    (void)call;
+    BARRIER(o)->broken = in->flag;
+    return SM_OK;
+}
+
 static const srv_op barrier_ops[] = {
     {SMWIRE__REQUEST__OP_BARRIER_WAIT, "barrier.wait", barrier_op_wait, SRV_OP_WRITE},
     {SMWIRE__REQUEST__OP_BARRIER_ABORT, "barrier.abort", barrier_op_abort, SRV_OP_WRITE},
     {SMWIRE__REQUEST__OP_BARRIER_RESET, "barrier.reset", barrier_op_reset, SRV_OP_WRITE},
     {SMWIRE__REQUEST__OP_BARRIER_INFO, "barrier.info", barrier_op_info, SRV_OP_READ},
 };
+
+/* STATUS: value = parties, waiters = arrived and waiting */
+static int
+barrier_info(srv_call *call, srv_obj *o, Smwire__ObjectInfo *out)
+{
+    (void)call;
+    out->value = BARRIER(o)->parties;
+    out->waiters = BARRIER(o)->waiters.n;
+    return SM_OK;
+}
 
 const srv_type srv_type_barrier = {
     .name = "barrier",
@@ -131,4 +160,7 @@ const srv_type srv_type_barrier = {
     .destroy = barrier_destroy,
     .fill_open = barrier_fill_open,
     .timeout = barrier_timeout,
+    .save = barrier_save,
+    .load = barrier_load,
+    .info = barrier_info,
 };

@@ -118,11 +118,27 @@ cond_destroy(srv_state *st, srv_obj *o)
     free(o);
 }
 
+/* A snapshot holds the lock (saved too); create takes it back on load. */
+static int
+cond_save(srv_call *call, srv_obj *o, Smsnap__Object *out)
+{
+    return store_ref_to_wire(call, COND(o)->lock, &out->shape->lock);
+}
+
 static const srv_op cond_ops[] = {
     {SMWIRE__REQUEST__OP_COND_WAIT, "cond.wait", cond_op_wait, SRV_OP_WRITE},
     {SMWIRE__REQUEST__OP_COND_NOTIFY, "cond.notify", cond_op_notify, SRV_OP_WRITE},
     {SMWIRE__REQUEST__OP_COND_NOTIFY_ALL, "cond.notify_all", cond_op_notify_all, SRV_OP_WRITE},
 };
+
+/* STATUS: its lock, waiters (those not yet notified) */
+static int
+cond_info(srv_call *call, srv_obj *o, Smwire__ObjectInfo *out)
+{
+    out->waiters = COND(o)->waiters.n;
+    out->lock = lock_info(call, COND(o)->lock);
+    return out->lock != NULL ? SM_OK : SM_ENOMEM;
+}
 
 const srv_type srv_type_cond = {
     .name = "condition",
@@ -133,4 +149,6 @@ const srv_type srv_type_cond = {
     .destroy = cond_destroy,
     .fill_open = cond_fill_open,
     .timeout = cond_timeout,
+    .save = cond_save,
+    .info = cond_info,
 };

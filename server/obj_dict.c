@@ -6,7 +6,9 @@
  * deleting it gives them back. Batch operations (update) check and convert
  * every pair before changing anything. A new key past --max-keys is
  * SM_ELIMIT (kv_room), for one key or for a whole update.
- * Exported: srv_type_dict, kv_get, kv_set, kv_del, kv_keys. */
+ * Snapshots save keys and values in order (kv_save) and load them back
+ * with the same key and --max-keys checks as a set (kv_load).
+ * Exported: srv_type_dict, kv_get, kv_set, kv_del, kv_keys, kv_save, kv_load. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,6 +111,45 @@ kv_keys(srv_call *call, srv_map *m)
     call->rep.keys = keys;
     call->rep.n_keys = i;
     return SM_OK;
+}
+
+int
+kv_save(srv_call *call, srv_map *m, Smsnap__Object *out)
+{
+    if (m->len == 0)
+        return SM_OK;
+    char **keys = call_alloc(call, m->len * sizeof(*keys));
+    if (keys == NULL || snap_values(call, out, m->len) != SM_OK)
+        return SM_ENOMEM;
+    size_t i = 0;
+    for (map_ent *e = m->head; e != NULL; e = e->next, i++) {
+        keys[i] = e->key; /* borrowed: packed before the state lock is let go */
+        if (val_to_wire(call, &e->val, out->values[i]) != SM_OK)
+            return SM_ENOMEM;
+    }
+    out->keys = keys;
+    out->n_keys = i;
+    return SM_OK;
+}
+
+int
+kv_load(srv_call *call, srv_obj *o, srv_map *m, size_t max, const Smsnap__Object *in)
+{
+    int rv = kv_room(call, o, m, in->n_keys);
+    for (size_t i = 0; i < in->n_keys && rv == SM_OK; i++) {
+        const char *key = in->keys[i];
+        srv_val v;
+        rv = check_key(call, key, max);
+        if (rv != SM_OK)
+            break;
+        if (map_find(m, key, strlen(key)) != NULL)
+            return call_fail(call, SM_EINVAL, "key '%.64s' appears twice", key);
+        rv = val_from_wire(call, in->values[i], &v);
+        if (rv == SM_OK)
+            rv = kv_put(call->st, m, key, &v);
+        val_clear(call->st, &v); /* NIL once stored */
+    }
+    return rv;
 }
 
 /* dict_reply_values puts every value, in order, into the reply. */
@@ -369,6 +410,18 @@ dict_kv(srv_obj *o)
     return DICT(o);
 }
 
+static int
+dict_save(srv_call *call, srv_obj *o, Smsnap__Object *out)
+{
+    return kv_save(call, DICT(o), out);
+}
+
+static int
+dict_load(srv_call *call, srv_obj *o, const Smsnap__Object *in)
+{
+    return kv_load(call, o, DICT(o), SRV_MAX_KEY, in);
+}
+
 static const srv_op dict_ops[] = {
     {SMWIRE__REQUEST__OP_DICT_GET, "dict.get", dict_op_get, SRV_OP_READ},
     {SMWIRE__REQUEST__OP_DICT_SET, "dict.set", dict_op_set, SRV_OP_WRITE},
@@ -385,6 +438,15 @@ static const srv_op dict_ops[] = {
     {SMWIRE__REQUEST__OP_DICT_INCR, "dict.incr", dict_op_incr, SRV_OP_WRITE},
 };
 
+/* STATUS: size = keys */
+static int
+dict_info(srv_call *call, srv_obj *o, Smwire__ObjectInfo *out)
+{
+    (void)call;
+    out->size = ((dict *)o)->map.len;
+    return SM_OK;
+}
+
 const srv_type srv_type_dict = {
     .name = "dict",
     .wire_type = SMWIRE__OBJ_TYPE__OBJ_DICT,
@@ -395,4 +457,7 @@ const srv_type srv_type_dict = {
     .clone = dict_clone,
     .kv = dict_kv,
     .size = sizeof(dict),
+    .save = dict_save,
+    .load = dict_load,
+    .info = dict_info,
 };

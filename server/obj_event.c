@@ -80,12 +80,39 @@ event_destroy(srv_state *st, srv_obj *o)
     free(o);
 }
 
+/* A snapshot holds the flag. */
+static int
+event_save(srv_call *call, srv_obj *o, Smsnap__Object *out)
+{
+    (void)call;
+    out->flag = EVENT(o)->set;
+    return SM_OK;
+}
+
+static int
+event_load(srv_call *call, srv_obj *o, const Smsnap__Object *in)
+{
+    (void)call;
+    EVENT(o)->set = in->flag;
+    return SM_OK;
+}
+
 static const srv_op event_ops[] = {
     {SMWIRE__REQUEST__OP_EVENT_SET, "event.set", event_op_set, SRV_OP_WRITE},
     {SMWIRE__REQUEST__OP_EVENT_CLEAR, "event.clear", event_op_clear, SRV_OP_WRITE},
     {SMWIRE__REQUEST__OP_EVENT_IS_SET, "event.is_set", event_op_is_set, SRV_OP_READ},
     {SMWIRE__REQUEST__OP_EVENT_WAIT, "event.wait", event_op_wait, SRV_OP_READ},
 };
+
+/* STATUS: value = the flag, waiters */
+static int
+event_info(srv_call *call, srv_obj *o, Smwire__ObjectInfo *out)
+{
+    (void)call;
+    out->value = EVENT(o)->set;
+    out->waiters = EVENT(o)->waiters.n;
+    return SM_OK;
+}
 
 const srv_type srv_type_event = {
     .name = "event",
@@ -95,4 +122,7 @@ const srv_type srv_type_event = {
     .create = event_create,
     .destroy = event_destroy,
     .timeout = event_timeout,
+    .save = event_save,
+    .load = event_load,
+    .info = event_info,
 };

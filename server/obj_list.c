@@ -4,8 +4,8 @@
  * of requests. Bottom half: the LIST.* handlers. Batch input (extend) is
  * converted whole before the list changes, so it lands all or not at all.
  * Growing past --max-items is SM_ELIMIT (list_room) and adds nothing.
- * Exported: srv_type_list, and for moves (srv.h) move_dest, move_put,
- * list_can_take, list_put. */
+ * Exported: srv_type_list, and for moves (srv.h) move_dest, move_can_take,
+ * move_put, list_can_take, list_put. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -241,6 +241,19 @@ list_put(srv_obj *o, srv_val *item, bool front)
 }
 
 int
+move_can_take(srv_call *call, srv_obj *src, srv_obj *dst, bool front)
+{
+    if (dst->type == &srv_type_list)
+        return list_can_take(call, dst, dst == src);
+    if (dst->type != &srv_type_queue)
+        return call_fail(call, SM_EWRONGTYPE, "a move into a %s; only lists and queues",
+                         dst->type->name);
+    if (front)
+        return call_fail(call, SM_EINVAL, "a queue takes items at its back only");
+    return queue_can_take(call, dst, dst == src);
+}
+
+int
 move_dest(srv_call *call, srv_obj *src, const Smwire__Move *mv, srv_obj **dstp)
 {
     if (mv->dest == NULL)
@@ -248,18 +261,12 @@ move_dest(srv_call *call, srv_obj *src, const Smwire__Move *mv, srv_obj **dstp)
     srv_obj *d = store_lookup(call->st, mv->dest->id, mv->dest->nonce);
     if (d == NULL)
         return call_fail(call, SM_ENOOBJ, "no destination object %" PRIu64, mv->dest->id);
-    int rv;
-    if (d->type == &srv_type_list) {
-        rv = list_can_take(call, d, d == src);
-    } else if (d->type == &srv_type_queue) {
-        if (mv->dst_front)
-            return call_fail(call, SM_EINVAL, "a queue takes items at its back only");
-        rv = queue_can_take(call, d, d == src);
-    } else {
-        return call_fail(call, SM_EWRONGTYPE, "a move into a %s; only lists and queues",
+    if ((int)mv->dest->type != d->type->wire_type)
+        return call_fail(call, SM_EWRONGTYPE, "destination object %" PRIu64 " is a %s", d->id,
                          d->type->name);
-    }
-    *dstp = d;
+    int rv = move_can_take(call, src, d, mv->dst_front);
+    if (rv == SM_OK)
+        *dstp = d;
     return rv;
 }
 
@@ -272,7 +279,8 @@ move_put(srv_call *call, srv_obj *dst, srv_val *item, bool front)
         queue_put_item(call, dst, item);
 }
 
-/* LIST.MOVE dest src_front dst_front -> value | SM_ERANGE (empty) */
+/* LIST.MOVE dest src_front dst_front -> value | SM_ERANGE (empty). The
+ * reply is made before the item leaves, so nothing fails once it has. */
 static int
 list_op_move(srv_call *call, srv_obj *o)
 {
@@ -292,10 +300,13 @@ list_op_move(srv_call *call, srv_obj *o)
         val_clear(call->st, &copy);
         return SM_ENOMEM;
     }
+    rv = reply_value(call, kept);
+    if (rv != SM_OK)
+        return rv;
     srv_val item = l->items[i];
     list_remove_at(l, i);
     move_put(call, dst, &item, mv->dst_front);
-    return reply_value(call, kept);
+    return SM_OK;
 }
 
 /* LIST.REMOVE value | SM_ENOTFOUND */
@@ -420,6 +431,38 @@ list_clone(srv_state *st, srv_obj *o, srv_obj **out)
     return SM_OK;
 }
 
+/* A snapshot holds the items in order; loading one past --max-items is
+ * refused. */
+static int
+list_save(srv_call *call, srv_obj *o, Smsnap__Object *out)
+{
+    const list *l = LIST(o);
+    if (snap_values(call, out, l->len) != SM_OK)
+        return SM_ENOMEM;
+    for (size_t i = 0; i < l->len; i++)
+        if (val_to_wire(call, &l->items[i], out->values[i]) != SM_OK)
+            return SM_ENOMEM;
+    return SM_OK;
+}
+
+static int
+list_load(srv_call *call, srv_obj *o, const Smsnap__Object *in)
+{
+    list *l = LIST(o);
+    if ((uint64_t)in->n_values > call->st->limits.max_items)
+        return call_fail(call, SM_ELIMIT, "%zu items, over the limit of %" PRIu64
+                         " (--max-items)", in->n_values, call->st->limits.max_items);
+    if (in->n_values > 0 && !list_reserve(l, in->n_values))
+        return SM_ENOMEM;
+    for (size_t i = 0; i < in->n_values; i++) {
+        int rv = val_from_wire(call, in->values[i], &l->items[l->len]);
+        if (rv != SM_OK)
+            return rv;
+        l->len++;
+    }
+    return SM_OK;
+}
+
 static const srv_op list_ops[] = {
     {SMWIRE__REQUEST__OP_LIST_APPEND, "list.append", list_op_append, SRV_OP_WRITE},
     {SMWIRE__REQUEST__OP_LIST_EXTEND, "list.extend", list_op_extend, SRV_OP_WRITE},
@@ -436,6 +479,15 @@ static const srv_op list_ops[] = {
     {SMWIRE__REQUEST__OP_LIST_MOVE, "list.move", list_op_move, SRV_OP_WRITE},
 };
 
+/* STATUS: size = items */
+static int
+list_info(srv_call *call, srv_obj *o, Smwire__ObjectInfo *out)
+{
+    (void)call;
+    out->size = ((list *)o)->len;
+    return SM_OK;
+}
+
 const srv_type srv_type_list = {
     .name = "list",
     .wire_type = SMWIRE__OBJ_TYPE__OBJ_LIST,
@@ -445,4 +497,7 @@ const srv_type srv_type_list = {
     .destroy = list_destroy,
     .clone = list_clone,
     .size = sizeof(list),
+    .save = list_save,
+    .load = list_load,
+    .info = list_info,
 };

@@ -13,7 +13,7 @@
  * is told SM_EOWNERDEAD (once). A session's hold is dropped last in every
  * path, because dropping it may free an anonymous lock.
  * Exported: srv_type_lock, srv_type_rlock, lock_is_lock, lock_held_by,
- * lock_release_all, lock_enqueue, lock_session_gone. */
+ * lock_release_all, lock_enqueue, lock_session_gone, lock_info. */
 #include <stdlib.h>
 
 #include "srv.h"
@@ -185,6 +185,55 @@ lock_destroy(srv_state *st, srv_obj *o)
     free(o);
 }
 
+/* A snapshot holds no holder: the holder's session ends with the restart.
+ * It keeps the last fencing token, so that later grants stay larger than
+ * any given before, and whether the lock was held (or its holder died with
+ * no acquire since): the next acquirer is told SM_EOWNERDEAD. */
+static int
+lock_save(srv_call *call, srv_obj *o, Smsnap__Object *out)
+{
+    (void)call;
+    out->flag = LOCK(o)->held || LOCK(o)->owner_died;
+    out->fence = LOCK(o)->fence;
+    return SM_OK;
+}
+
+static int
+lock_load(srv_call *call, srv_obj *o, const Smsnap__Object *in)
+{
+    (void)call;
+    LOCK(o)->owner_died = in->flag;
+    LOCK(o)->fence = in->fence;
+    return SM_OK;
+}
+
+Smwire__LockInfo *
+lock_info(srv_call *call, srv_obj *lk)
+{
+    const lockobj *l = LOCK(lk);
+    Smwire__LockInfo *li = call_alloc(call, sizeof(*li));
+    if (li == NULL)
+        return NULL;
+    smwire__lock_info__init(li);
+    li->held = l->held;
+    li->session = l->held ? l->session : 0;
+    li->owner = l->held ? l->owner : 0;
+    li->depth = l->held ? l->depth : 0;
+    li->fence = l->fence;
+    li->owner_died = l->owner_died;
+    return li;
+}
+
+/* STATUS: lock, waiters, holders (0 or 1) */
+static int
+lock_info_hook(srv_call *call, srv_obj *o, Smwire__ObjectInfo *out)
+{
+    out->lock = lock_info(call, o);
+    out->waiters = LOCK(o)->waiters.n;
+    out->holders = LOCK(o)->held ? 1 : 0;
+    return out->lock != NULL ? SM_OK : SM_ENOMEM;
+}
+
 static const srv_op lock_ops[] = {
     {SMWIRE__REQUEST__OP_LOCK_ACQUIRE, "lock.acquire", lock_op_acquire, SRV_OP_WRITE},
     {SMWIRE__REQUEST__OP_LOCK_RELEASE, "lock.release", lock_op_release, SRV_OP_WRITE},
@@ -204,6 +253,9 @@ const srv_type srv_type_lock = {
     .nops = SM_NELEM(lock_ops),
     .create = lock_create,
     .destroy = lock_destroy,
+    .save = lock_save,
+    .load = lock_load,
+    .info = lock_info_hook,
 };
 
 const srv_type srv_type_rlock = {
@@ -213,4 +265,7 @@ const srv_type srv_type_rlock = {
     .nops = SM_NELEM(rlock_ops),
     .create = lock_create,
     .destroy = lock_destroy,
+    .save = lock_save,
+    .load = lock_load,
+    .info = lock_info_hook,
 };

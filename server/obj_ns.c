@@ -81,12 +81,33 @@ ns_kv(srv_obj *o)
     return NS(o);
 }
 
+static int
+ns_save(srv_call *call, srv_obj *o, Smsnap__Object *out)
+{
+    return kv_save(call, NS(o), out);
+}
+
+static int
+ns_load(srv_call *call, srv_obj *o, const Smsnap__Object *in)
+{
+    return kv_load(call, o, NS(o), SRV_MAX_NAME, in);
+}
+
 static const srv_op ns_ops[] = {
     {SMWIRE__REQUEST__OP_NS_GET, "ns.get", ns_op_get, SRV_OP_READ},
     {SMWIRE__REQUEST__OP_NS_SET, "ns.set", ns_op_set, SRV_OP_WRITE},
     {SMWIRE__REQUEST__OP_NS_DEL, "ns.del", ns_op_del, SRV_OP_WRITE},
     {SMWIRE__REQUEST__OP_NS_LIST, "ns.list", ns_op_list, SRV_OP_READ},
 };
+
+/* STATUS: size = attributes */
+static int
+ns_info(srv_call *call, srv_obj *o, Smwire__ObjectInfo *out)
+{
+    (void)call;
+    out->size = NS(o)->len;
+    return SM_OK;
+}
 
 const srv_type srv_type_ns = {
     .name = "namespace",
@@ -98,4 +119,7 @@ const srv_type srv_type_ns = {
     .clone = ns_clone,
     .kv = ns_kv,
     .size = sizeof(ns),
+    .save = ns_save,
+    .load = ns_load,
+    .info = ns_info,
 };

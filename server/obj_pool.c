@@ -28,7 +28,8 @@
  * carries an input longer than --max-value, is SM_ELIMIT and submits
  * nothing. Tasks put back in the queue (a worker died) are not counted
  * against the limit: they were in already.
- * Exported: srv_type_pool, pool_session_gone, pool_expire. */
+ * Exported: srv_type_pool, pool_session_gone, pool_expire, and for
+ * SERVER_STATUS pool_status, pool_leases, pool_next. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,11 @@ typedef struct pgroup {
     srv_wlist collectors;
     uint64_t live; /* tasks of the group not yet collected (any state) */
     bool forget;
+    /* Progress, for SERVER_STATUS: tasks submitted (a split chunk adds its
+     * parts), finished with every input ok, and finished otherwise (a
+     * failed input, a timeout, a kill, cancelled). */
+    uint64_t total, ndone, nfailed;
+    Smwire__GroupInfo *info; /* while pool_status fills a reply; else NULL */
 } pgroup;
 
 struct psess {
@@ -355,6 +361,12 @@ task_deliver(srv_state *st, pool *p, ptask *t)
 {
     psess *ps = sess_of(p, t->owner);
     pgroup *g = ps != NULL ? group_of(ps, t->group) : NULL;
+    if (g != NULL) {
+        if (t->state == T_DONE)
+            g->ndone++;
+        else
+            g->nfailed++;
+    }
     if (g == NULL || g->forget) {
         task_forget(p, ps, g, t);
         if (ps != NULL && g != NULL)
@@ -602,8 +614,10 @@ give_back(srv_state *st, pool *p, psess *ps, bool died)
                     parts[i]->kills = t->kills + 1;
                     task_queue(p, parts[i], true);
                 }
-                if (g != NULL)
+                if (g != NULL) {
                     g->live += t->ninputs - 1;
+                    g->total += t->ninputs - 1;
+                }
                 if (owner != NULL)
                     owner->live += t->ninputs - 1;
                 srv_log(SRV_LOG_NOTICE, "pool %s: a worker died running chunk %" PRIu64
@@ -935,6 +949,7 @@ pool_op_submit(srv_call *call, srv_obj *o)
     for (i = 0; i < n; i++) {
         pgroup *g = group_of(ps, made[i]->group);
         g->live++;
+        g->total++;
         ps->live++;
         task_queue(p, made[i], false);
     }
@@ -1177,14 +1192,14 @@ pool_op_status(srv_call *call, srv_obj *o)
     return SM_OK;
 }
 
-/* POOL.INFO -> pool */
-static int
-pool_op_info(srv_call *call, srv_obj *o)
+/* pool_info_new describes p's counters (arena memory); NULL when out of
+ * memory. */
+static Smwire__PoolInfo *
+pool_info_new(srv_call *call, const pool *p)
 {
-    pool *p = POOL(o);
     Smwire__PoolInfo *i = call_alloc(call, sizeof(*i));
     if (i == NULL)
-        return SM_ENOMEM;
+        return NULL;
     smwire__pool_info__init(i);
     i->queued = p->queued;
     i->running = p->running;
@@ -1194,7 +1209,119 @@ pool_op_info(srv_call *call, srv_obj *o)
     i->workers = p->workers;
     i->results = p->results;
     i->requeued = p->requeued;
-    call->rep.pool = i;
+    return i;
+}
+
+/* POOL.INFO -> pool */
+static int
+pool_op_info(srv_call *call, srv_obj *o)
+{
+    call->rep.pool = pool_info_new(call, POOL(o));
+    return call->rep.pool != NULL ? SM_OK : SM_ENOMEM;
+}
+
+/* ----------------------------------------------------------------- status */
+
+srv_obj *
+pool_next(srv_obj *o)
+{
+    return POOL(o)->next;
+}
+
+uint64_t
+pool_leases(srv_obj *o, uint64_t sid)
+{
+    const psess *ps = sess_of(POOL(o), sid);
+    return ps != NULL ? ps->leased.n : 0;
+}
+
+/* STATUS: pool, waiters (parked takes and collects), holders (workers
+ * holding leases) */
+static int
+pool_info_hook(srv_call *call, srv_obj *o, Smwire__ObjectInfo *out)
+{
+    pool *p = POOL(o);
+    uint64_t waiters = p->idle.n, holders = 0;
+    for (const map_ent *e = p->sessions.head; e != NULL; e = e->next) {
+        const psess *ps = (const psess *)(const void *)e->val.u.s.p;
+        holders += ps->leased.n > 0;
+        for (const map_ent *g = ps->groups.head; g != NULL; g = g->next)
+            waiters += ((const pgroup *)(const void *)g->val.u.s.p)->collectors.n;
+    }
+    out->waiters = waiters;
+    out->holders = holders;
+    out->pool = pool_info_new(call, p);
+    return out->pool != NULL ? SM_OK : SM_ENOMEM;
+}
+
+int
+pool_status(srv_call *call, srv_obj *o, int64_t now, Smwire__PoolStatusInfo *out)
+{
+    pool *p = POOL(o);
+    size_t ng = 0, nw = 0;
+    out->id = o->id;
+    out->name = o->name != NULL ? o->name : (char *)"";
+    out->info = pool_info_new(call, p);
+    if (out->info == NULL)
+        return SM_ENOMEM;
+    for (const map_ent *e = p->sessions.head; e != NULL; e = e->next) {
+        const psess *ps = (const psess *)(const void *)e->val.u.s.p;
+        ng += ps->groups.len;
+        nw += ps->worker;
+    }
+    Smwire__GroupInfo **gv = call_alloc(call, (ng ? ng : 1) * sizeof(*gv));
+    Smwire__GroupInfo *gi = call_alloc(call, (ng ? ng : 1) * sizeof(*gi));
+    Smwire__SessionInfo **wv = call_alloc(call, (nw ? nw : 1) * sizeof(*wv));
+    Smwire__SessionInfo *wi = call_alloc(call, (nw ? nw : 1) * sizeof(*wi));
+    if (gv == NULL || gi == NULL || wv == NULL || wi == NULL)
+        return SM_ENOMEM;
+    size_t k = 0, w = 0;
+    for (const map_ent *e = p->sessions.head; e != NULL; e = e->next) {
+        psess *ps = (psess *)(void *)e->val.u.s.p;
+        for (const map_ent *ge = ps->groups.head; ge != NULL; ge = ge->next, k++) {
+            pgroup *g = (pgroup *)(void *)ge->val.u.s.p;
+            smwire__group_info__init(&gi[k]);
+            gi[k].session = ps->sid;
+            gi[k].group = g->group;
+            gi[k].total = g->total;
+            gi[k].done = g->ndone;
+            gi[k].failed = g->nfailed;
+            gv[k] = g->info = &gi[k];
+        }
+        if (ps->worker) {
+            smwire__session_info__init(&wi[w]);
+            const srv_sess *s = srv_sess_lookup(call->st, ps->sid);
+            if (s != NULL)
+                srv_sess_info(s, now, &wi[w]);
+            else
+                wi[w].id = ps->sid;
+            wv[w] = &wi[w];
+            w++;
+        }
+    }
+    /* Queued and running tasks, by group: one pass over the pool's tasks. */
+    for (const map_ent *e = p->tasks.head; e != NULL; e = e->next) {
+        const ptask *t = (const ptask *)(const void *)e->val.u.s.p;
+        if (t->state != T_QUEUED && t->state != T_RUNNING)
+            continue;
+        psess *ps = sess_of(p, t->owner);
+        pgroup *g = ps != NULL ? group_of(ps, t->group) : NULL;
+        if (g == NULL || g->info == NULL)
+            continue;
+        if (t->state == T_QUEUED)
+            g->info->queued++;
+        else
+            g->info->running++;
+    }
+    for (const map_ent *e = p->sessions.head; e != NULL; e = e->next) {
+        const psess *ps = (const psess *)(const void *)e->val.u.s.p;
+        for (const map_ent *ge = ps->groups.head; ge != NULL; ge = ge->next)
+            ((pgroup *)(void *)ge->val.u.s.p)->info = NULL;
+    }
+    out->groups = gv;
+    out->n_groups = ng;
+    out->workers = wv;
+    out->n_workers = nw;
     return SM_OK;
 }
 
@@ -1339,4 +1466,5 @@ const srv_type srv_type_pool = {
     .nops = SM_NELEM(pool_ops),
     .create = pool_create,
     .destroy = pool_destroy,
+    .info = pool_info_hook,
 };

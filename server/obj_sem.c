@@ -119,11 +119,54 @@ sem_destroy(srv_state *st, srv_obj *o)
     free(o);
 }
 
+/* A snapshot holds the initial value, boundedness and the value with the
+ * permits sessions hold given back (as their end would: a restart ends
+ * them), capped as sem_session_gone caps it. */
+static int
+sem_save(srv_call *call, srv_obj *o, Smsnap__Object *out)
+{
+    srv_state *st = call->st;
+    const sem *s = SEM(o);
+    int64_t v = s->value;
+    for (map_ent *e = st->sessions.head; e != NULL; e = e->next) {
+        int64_t held = srv_hold_add(st, (srv_sess *)(void *)e->val.u.s.p, o, HOLD_PERMITS, 0);
+        if (__builtin_add_overflow(v, held, &v))
+            v = INT64_MAX;
+    }
+    if (s->bounded && v > s->initial)
+        v = s->initial;
+    out->shape->count = s->initial;
+    out->shape->bounded = s->bounded;
+    out->n = v;
+    return SM_OK;
+}
+
+static int
+sem_load(srv_call *call, srv_obj *o, const Smsnap__Object *in)
+{
+    sem *s = SEM(o);
+    if (in->n < 0 || (s->bounded && in->n > s->initial))
+        return call_fail(call, SM_EINVAL, "value %" PRId64 " of a %ssemaphore of %" PRId64,
+                         in->n, s->bounded ? "bounded " : "", s->initial);
+    s->value = in->n;
+    return SM_OK;
+}
+
 static const srv_op sem_ops[] = {
     {SMWIRE__REQUEST__OP_SEM_ACQUIRE, "sem.acquire", sem_op_acquire, SRV_OP_WRITE},
     {SMWIRE__REQUEST__OP_SEM_RELEASE, "sem.release", sem_op_release, SRV_OP_WRITE},
     {SMWIRE__REQUEST__OP_SEM_VALUE, "sem.value", sem_op_value, SRV_OP_READ},
 };
+
+/* STATUS: value, waiters */
+static int
+sem_info(srv_call *call, srv_obj *o, Smwire__ObjectInfo *out)
+{
+    (void)call;
+    out->value = SEM(o)->value;
+    out->waiters = SEM(o)->waiters.n;
+    return SM_OK;
+}
 
 const srv_type srv_type_sem = {
     .name = "semaphore",
@@ -133,4 +176,7 @@ const srv_type srv_type_sem = {
     .create = sem_create,
     .destroy = sem_destroy,
     .fill_open = sem_fill_open,
+    .save = sem_save,
+    .load = sem_load,
+    .info = sem_info,
 };

@@ -117,6 +117,24 @@ var_clone(srv_state *st, srv_obj *o, srv_obj **out)
     return SM_OK;
 }
 
+/* A snapshot holds the one value. */
+static int
+var_save(srv_call *call, srv_obj *o, Smsnap__Object *out)
+{
+    if (snap_values(call, out, 1) != SM_OK)
+        return SM_ENOMEM;
+    return val_to_wire(call, VAR(o), out->values[0]);
+}
+
+static int
+var_load(srv_call *call, srv_obj *o, const Smsnap__Object *in)
+{
+    if (in->n_values != 1)
+        return call_fail(call, SM_EPROTO, "a var holds one value, not %zu", in->n_values);
+    val_clear(call->st, VAR(o));
+    return val_from_wire(call, in->values[0], VAR(o));
+}
+
 static const srv_op var_ops[] = {
     {SMWIRE__REQUEST__OP_VAR_GET, "var.get", var_op_get, SRV_OP_READ},
     {SMWIRE__REQUEST__OP_VAR_SET, "var.set", var_op_set, SRV_OP_WRITE},
@@ -133,4 +151,6 @@ const srv_type srv_type_var = {
     .destroy = var_destroy,
     .clone = var_clone,
     .size = sizeof(var),
+    .save = var_save,
+    .load = var_load,
 };

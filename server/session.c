@@ -64,6 +64,9 @@ struct srv_sess {
     uint64_t ack_below;
     bool keyed;
     uint8_t key[32]; /* the MAC key, when opened with an authkey */
+    int64_t opened;  /* srv_now_ms() at SESSION_OPEN */
+    uint32_t pipe;   /* the connection of its last request (0: none known) */
+    char addr[112];  /* that connection's peer, for SERVER_STATUS */
 };
 
 srv_sess *
@@ -208,6 +211,21 @@ srv_hold_retire(srv_state *st, srv_sess *except, srv_obj *obj, int kind, int64_t
     return done;
 }
 
+/* sess_seen remembers the connection call came on, and its peer's address
+ * when the connection is new to s (once per connection, not per request). */
+static void
+sess_seen(srv_call *call, srv_sess *s)
+{
+    srv_state *st = call->st;
+    if (st->hooks.peer == NULL || call->conn == NULL)
+        return;
+    uint32_t pipe = st->hooks.peer(st->hooks.arg, call->conn, NULL, 0);
+    if (pipe == 0 || pipe == s->pipe)
+        return;
+    s->pipe = pipe;
+    st->hooks.peer(st->hooks.arg, call->conn, s->addr, sizeof(s->addr));
+}
+
 /* ------------------------------------------------------------ reply memory */
 
 static void
@@ -247,6 +265,7 @@ srv_sess_begin(srv_call *call)
         return call_fail(call, SM_ESESSION, "no session %016" PRIx64, req->session);
     call->sess = s;
     s->expires = srv_now_ms() + s->lease_ms;
+    sess_seen(call, s);
     if (req->ack_below > s->ack_below) {
         s->ack_below = req->ack_below;
         sess_forget(s);
@@ -399,7 +418,8 @@ sess_new(srv_state *st, int64_t lease_ms)
     }
     e->val.u.s.p = (char *)(void *)s;
     s->lease_ms = lease_ms;
-    s->expires = srv_now_ms() + lease_ms;
+    s->opened = srv_now_ms();
+    s->expires = s->opened + lease_ms;
     st->nsessions++;
     if (st->hooks.kick != NULL)
         st->hooks.kick(st->hooks.arg); /* a new expiry for the timer */
@@ -547,6 +567,7 @@ srv_sess_op(srv_call *call)
             memcpy(s->key, skey, sizeof(s->key));
             s->keyed = true;
         }
+        sess_seen(call, s);
         call->rep.session = s->id;
         call->rep.m = lease;
         srv_log(SRV_LOG_NOTICE, "session %016" PRIx64 " opened (lease %" PRId64 " ms)", s->id,
@@ -559,7 +580,46 @@ srv_sess_op(srv_call *call)
     s->expires = srv_now_ms() + s->lease_ms;
     if (req->op_case == SMWIRE__REQUEST__OP_SESSION_CLOSE)
         sess_end(st, s, "closed");
+    else
+        sess_seen(call, s);
     return SM_OK;
+}
+
+/* ------------------------------------------------------------------ status */
+
+void
+srv_sess_holds_each(const srv_sess *s, void (*fn)(void *arg, srv_obj *obj, int kind), void *arg)
+{
+    for (const map_ent *e = s->holds.head; e != NULL; e = e->next) {
+        const srv_hold *h = (const srv_hold *)(const void *)e->val.u.s.p;
+        if (h->kind != HOLD_REFS)
+            fn(arg, h->obj, h->kind);
+    }
+    for (const srv_hold *h = s->items; h != NULL; h = h->next)
+        fn(arg, h->obj, HOLD_ITEM);
+}
+
+void
+srv_sess_info(const srv_sess *s, int64_t now, Smwire__SessionInfo *out)
+{
+    uint64_t holds = 0;
+    for (const map_ent *e = s->holds.head; e != NULL; e = e->next) {
+        const srv_hold *h = (const srv_hold *)(const void *)e->val.u.s.p;
+        if (h->kind == HOLD_LOCK || h->kind == HOLD_PERMITS)
+            holds += (uint64_t)h->count;
+        else if (h->kind == HOLD_POOL)
+            holds += pool_leases(h->obj, s->id);
+    }
+    for (const srv_hold *h = s->items; h != NULL; h = h->next)
+        holds++;
+    out->id = s->id;
+    out->address = (char *)s->addr;
+    out->age_ms = now - s->opened;
+    out->lease_ms = s->lease_ms;
+    out->expires_in_ms = s->expires - now;
+    out->parked = s->nwaiters;
+    out->holds = holds;
+    out->keyed = s->keyed;
 }
 
 void

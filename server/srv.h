@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "smsnap.pb-c.h"
 #include "smwire.pb-c.h"
 #include "syncmgr.h"
 
@@ -313,6 +314,14 @@ int64_t srv_sess_expire(srv_state *st, int64_t now);
 const uint8_t *srv_sess_key(const srv_sess *s);
 /* srv_sess_fini frees every session without giving anything back. */
 void srv_sess_fini(srv_state *st);
+/* For SERVER_STATUS, under st->lock. srv_sess_info describes s in out
+ * (its address borrowed from s: valid until the reply is packed).
+ * srv_sess_holds_each calls fn once per hold of s that pins its object: a
+ * lock, a semaphore's permits, a pool it takes part in, and each item it
+ * took from a joinable queue (HOLD_ITEM once per item). */
+void srv_sess_info(const srv_sess *s, int64_t now, Smwire__SessionInfo *out);
+void srv_sess_holds_each(const srv_sess *s, void (*fn)(void *arg, srv_obj *obj, int kind),
+                         void *arg);
 
 /* ---- per-type session hooks: give back what a dead session held */
 void lock_session_gone(srv_state *st, srv_obj *lk, srv_sess *s);
@@ -344,10 +353,14 @@ int srv_auth_request(srv_call *call);
 /* ---- obj_list.c, obj_queue.c: moves (LIST_MOVE, QUEUE_MOVE)
  *
  * A move takes an item out of its source and puts it into Move.dest in one
- * step: move_dest finds the destination and checks it can take one item
- * now (room reserved), so that nothing can fail once the item is out;
- * move_put then puts it there (list_put / queue_put_item by type). */
+ * step: move_dest finds the destination (SM_ENOOBJ, SM_EWRONGTYPE) and
+ * checks it can take one item now (room reserved), so that nothing can fail
+ * once the item is out; move_put then puts it there (list_put /
+ * queue_put_item by type). move_can_take is that check alone, for a move
+ * parked on an empty queue that an item wakes (the destination found again
+ * by id and nonce): SM_OK, or a status with call's detail set. */
 int move_dest(srv_call *call, srv_obj *src, const Smwire__Move *mv, srv_obj **dstp);
+int move_can_take(srv_call *call, srv_obj *src, srv_obj *dst, bool front);
 void move_put(srv_call *call, srv_obj *dst, srv_val *item, bool front);
 int list_can_take(srv_call *call, srv_obj *l, bool same);
 void list_put(srv_obj *l, srv_val *item, bool front);
@@ -365,6 +378,18 @@ int64_t lock_release_all(srv_state *st, srv_obj *lk);
 /* lock_enqueue queues w (a condition waiter, w->n its depth to restore)
  * for lk; it is answered SM_OK, flag w->flag, when it holds lk again. */
 void lock_enqueue(srv_state *st, srv_obj *lk, srv_waiter *w);
+/* lock_info describes lk for SERVER_STATUS (arena memory); NULL when out
+ * of memory. */
+Smwire__LockInfo *lock_info(srv_call *call, srv_obj *lk);
+
+/* ---- obj_pool.c: for SERVER_STATUS, under st->lock */
+/* pool_status describes pool: its counters, the progress of each
+ * submitter's group and its worker sessions. SM_OK or SM_ENOMEM. */
+int pool_status(srv_call *call, srv_obj *pool, int64_t now, Smwire__PoolStatusInfo *out);
+/* pool_leases counts the tasks leased to session sid in pool. */
+uint64_t pool_leases(srv_obj *pool, uint64_t sid);
+/* pool_next is the pool after pool in st->pools (NULL: the last). */
+srv_obj *pool_next(srv_obj *pool);
 
 /* ---- core.c: the request path */
 
@@ -403,6 +428,24 @@ struct srv_type {
     /* kv: the key/value map of a dict or namespace (NULL elsewhere). An
      * atomic batch saves only the key an operation touches in it. */
     srv_map *(*kv)(srv_obj *obj);
+    /* Snapshots (snapshot.c). save describes obj in out, under st->lock:
+     * the shape fields of out->shape that an OPEN would need to make it
+     * again (type, name, id and nonce are the caller's) and its content,
+     * borrowing obj's memory and taking the rest from call's arena, valid
+     * until the snapshot is packed. SM_OK or SM_ENOMEM. NULL: only the
+     * object's existence is saved. */
+    int (*save)(srv_call *call, srv_obj *obj, Smsnap__Object *out);
+    /* load fills obj, just made by create from in->shape, with in's
+     * content; every reference in it names an object already registered.
+     * On failure (an SM_ status, detail set) obj holds what was loaded so
+     * far and is destroyed with the rest. NULL: nothing beyond the shape. */
+    int (*load)(srv_call *call, srv_obj *obj, const Smsnap__Object *in);
+    /* SERVER_STATUS (status.c): info fills the type's own fields of out
+     * (size, waiters, lock, value, maxsize, unfinished, pool, typecode;
+     * holders when the type counts them itself), under st->lock, with
+     * sub-messages from call's arena. SM_OK or SM_ENOMEM. NULL: only the
+     * common fields. */
+    int (*info)(srv_call *call, srv_obj *obj, Smwire__ObjectInfo *out);
 };
 
 extern const srv_type srv_type_dict, srv_type_list, srv_type_var, srv_type_array, srv_type_ns;
@@ -418,8 +461,33 @@ typedef struct srv_hooks {
     /* release: conn will get no reply (its request was dropped, or a repeat
      * took over); give it back to the network. */
     void (*release)(void *arg, void *conn);
+    /* peer: the id of the connection conn's request came on (0: unknown);
+     * with size > 0 it also writes that peer's address, URL-like, to buf. */
+    uint32_t (*peer)(void *arg, void *conn, char *buf, size_t size);
     void *arg;
 } srv_hooks;
+
+/* What SERVER_STATUS reports besides the objects and sessions (status.c).
+ * ops is counted by core.c under st->lock; connections by net.c's pipe
+ * events, atomically; the rest is set before the network starts. */
+#define SRV_MAX_OP 256      /* above the largest op field number in smwire.proto */
+#define SRV_RATE_SAMPLES 8  /* per-second samples kept for the rates */
+typedef struct srv_rate_sample {
+    int64_t t; /* srv_now_ms() when taken; 0: none */
+    uint64_t requests;
+    uint64_t ops[SRV_MAX_OP];
+} srv_rate_sample;
+typedef struct srv_stats {
+    uint64_t ops[SRV_MAX_OP]; /* requests by op case (operations in a batch too) */
+    uint64_t connections;     /* open connections */
+    int64_t started;          /* srv_now_ms() at start; 0: unknown */
+    const char *const *listen; /* the URLs listened on (owned by net.c) */
+    size_t nlisten;
+    bool tls;                 /* a tls+tcp:// listener */
+    const char *snapshot;     /* --snapshot FILE, NULL if none */
+    srv_rate_sample ring[SRV_RATE_SAMPLES];
+    size_t ring_next;
+} srv_stats;
 
 struct srv_state {
     pthread_mutex_t lock;
@@ -439,6 +507,8 @@ struct srv_state {
     srv_obj *pools; /* every pool, linked through the pool's own next */
     srv_limits limits;
     srv_auth auth;
+    struct srv_snap *snap; /* --snapshot FILE (snapshot.c); NULL: none */
+    srv_stats stats;       /* for SERVER_STATUS (status.c) */
 };
 
 /* A bump allocator for one reply's sub-messages. */
@@ -540,5 +610,33 @@ int kv_set(srv_call *call, srv_obj *o, srv_map *m, const char *key, size_t max,
            const Smwire__Value *w);
 int kv_del(srv_call *call, srv_map *m, const char *key);
 int kv_keys(srv_call *call, srv_map *m);
+/* kv_save puts m's keys and values, in order, into a snapshot object;
+ * kv_load refills m (empty) from one: keys of 1..max bytes, each once, at
+ * most limits.max_keys. */
+int kv_save(srv_call *call, srv_map *m, Smsnap__Object *out);
+int kv_load(srv_call *call, srv_obj *o, srv_map *m, size_t max, const Smsnap__Object *in);
+
+/* ---- snapshot.c: --snapshot FILE (see the file's opening comment) */
+/* SNAPSHOT_SAVE: parks the request until the snapshot thread has written
+ * the file; SM_EINVAL when the server has no --snapshot FILE. */
+int snap_op_save(srv_call *call);
+/* snap_values gives a snapshot object room for n values: out->values[i]
+ * point at initialised Values from call's arena. SM_OK or SM_ENOMEM. */
+int snap_values(srv_call *call, Smsnap__Object *out, size_t n);
+
+/* ---- status.c: SERVER_STATUS (see the file's opening comment) */
+/* SERVER_STATUS: fills the reply's server_status. */
+int srv_status_op(srv_call *call);
+/* srv_status_fill describes the server as q asks (NULL: every section,
+ * anonymous objects too), under st->lock, into *out from call's arena,
+ * borrowing names and addresses from the state: valid until the reply is
+ * packed. SM_OK, SM_EINVAL (an unknown section, max_objects over
+ * SRV_STATUS_MAX_OBJECTS, a name_prefix over SRV_MAX_NAME; detail set)
+ * or SM_ENOMEM. */
+#define SRV_STATUS_MAX_OBJECTS 10000
+int srv_status_fill(srv_call *call, const Smwire__StatusQuery *q, Smwire__ServerStatus **out);
+/* srv_status_tick takes the per-second sample the rates need, if one is
+ * due. Takes st->lock; the network's timer calls it every second. */
+void srv_status_tick(srv_state *st, int64_t now);
 
 #endif

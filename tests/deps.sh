@@ -21,6 +21,16 @@ sm_install_deps() {
     apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing
 }
 
+# The status page test (tests/test_status_page.c) opens syncmgrd --http in
+# headless Chromium and reads /status.json with curl; tests/run.sh installs
+# them.
+SM_PAGE_DEBS="chromium curl"
+
+sm_install_page_deps() {
+    local SM_DEBS=$SM_PAGE_DEBS # sm_install_deps reads it
+    sm_install_deps
+}
+
 # The request fuzzer (tests/fuzz/run.sh) also needs clang and libFuzzer's
 # runtime (Debian bookworm: clang 14); only it installs them.
 SM_FUZZ_DEBS="clang libclang-rt-14-dev"

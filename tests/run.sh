@@ -7,6 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/tests/deps.sh"
 sm_install_deps
+sm_install_page_deps
 
 jobs=$(nproc)
 run_suite() { # build-dir, extra cmake args...

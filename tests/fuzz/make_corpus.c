@@ -520,6 +520,95 @@ seed_move(mc_seed *s)
     mc_end(s);
 }
 
+/* Moves that wait on an empty queue: parked among its getters, woken by a
+ * put, a chain of them around two queues, and one whose destination fills
+ * up while it waits (answered SM_EFULL, the item stays). Slots after the
+ * opens: 0 queue A, 1 queue B (maxsize 1), 2 list L. */
+static void
+seed_move_wait(mc_seed *s)
+{
+    Smwire__Move ab = SMWIRE__MOVE__INIT, al = SMWIRE__MOVE__INIT, ba = SMWIRE__MOVE__INIT;
+    Smwire__Move none = SMWIRE__MOVE__INIT;
+    Smwire__Open q = SMWIRE__OPEN__INIT;
+    q.type = T(QUEUE);
+    q.name = "";
+
+    mc_begin(s, "move-wait");
+    mc_session_open(s, 30000);
+    mc_open(s, T(LIST), NULL);
+    q.count = 1;
+    mc_open_full(s, 0, &q);
+    q.count = 0;
+    mc_open_full(s, 0, &q);
+    ab.dest = mc_slot(1, T(QUEUE));
+    al.dest = mc_slot(2, T(LIST));
+    al.dst_front = true;
+    ba.dest = mc_slot(0, T(QUEUE));
+    mc_op_full(s, P, 0, 0, OC(QUEUE_MOVE), &ab, 50, 1); /* parks on A */
+    mc_op_full(s, P, 0, 0, OC(QUEUE_MOVE), &al, -1, 1); /* parks behind it */
+    mc_op_full(s, P, 0, 1, OC(QUEUE_MOVE), &ba, 50, 1); /* parks on B */
+    mc_op_full(s, P, 0, 0, OC(QUEUE_PUT), mc_int(1), 0, 1); /* A -> B -> A -> L */
+    mc_op_full(s, P, 0, 1, OC(QUEUE_PUT), mc_int(2), 0, 1); /* B full */
+    mc_op_full(s, P, 0, 0, OC(QUEUE_MOVE), &ab, 50, 1);     /* SM_EFULL at once */
+    mc_wait(s, 0, 1, OC(QUEUE_GET), 0);                     /* B has room again */
+    mc_op_full(s, P, 0, 0, OC(QUEUE_MOVE), &ab, 50, 1);     /* parks */
+    mc_op_full(s, P, 0, 1, OC(QUEUE_PUT), mc_str("x"), 0, 1); /* B full */
+    mc_op_full(s, P, 0, 0, OC(QUEUE_PUT), mc_int(4), 0, 1); /* the move: SM_EFULL */
+    mc_op_full(s, P, 0, 0, OC(QUEUE_MOVE), &none, 50, 1);   /* no destination */
+    mc_op_full(s, P, 0, 1, OC(QUEUE_MOVE), &ba, 0, 1);      /* B -> A at once */
+    mc_empty(s, 0, OC(QUEUE_INFO));
+    mc_expire(s, 3);
+    mc_end(s);
+}
+
+/* SERVER_STATUS over a small state (a named dict, a held lock with a
+ * parked waiter, an anonymous queue): every section, some, paged by id and
+ * prefix, anonymous objects too; refused queries (an unknown section,
+ * max_objects over the limit). Then SNAPSHOT_SAVE, refused on a server
+ * without --snapshot FILE. */
+static void
+seed_status(mc_seed *s)
+{
+    Smwire__Empty e = SMWIRE__EMPTY__INIT;
+    Smwire__StatusQuery q = SMWIRE__STATUS_QUERY__INIT;
+    Smwire__Request r;
+    char *some[] = {"objects", "sessions"}, *bad[] = {"server", "nonsense"};
+
+    mc_begin(s, "status");
+    mc_session_open(s, 30000);
+    mc_open(s, T(DICT), "fz.status.dict");
+    mc_kv(s, 0, OC(DICT_SET), "a", mc_int(7));
+    mc_open(s, T(QUEUE), NULL);
+    mc_open(s, T(LOCK), "fz.status.lock");
+    mc_wait(s, 0, 0, OC(LOCK_ACQUIRE), 0);
+    mc_session_open(s, 30000); /* now slot 1 holds the lock */
+    mc_wait(s, 0, 0, OC(LOCK_ACQUIRE), 60000); /* parks */
+    r = mc_req(s, 0, OC(SERVER_STATUS), &q); /* an empty query: everything */
+    mc_put(s, P, &r);
+    q.sections = some;
+    q.n_sections = 2;
+    q.anonymous = true;
+    r = mc_req(s, 0, OC(SERVER_STATUS), &q);
+    mc_put(s, P, &r);
+    q.n_sections = 0;
+    q.name_prefix = "fz.status.";
+    q.max_objects = 1;
+    q.after_id = 1;
+    r = mc_req(s, 0, OC(SERVER_STATUS), &q);
+    mc_put(s, P, &r);
+    q.sections = bad; /* SM_EINVAL */
+    q.n_sections = 2;
+    r = mc_req(s, 0, OC(SERVER_STATUS), &q);
+    mc_put(s, P, &r);
+    q.n_sections = 0;
+    q.max_objects = 10001; /* SM_EINVAL */
+    r = mc_req(s, 0, OC(SERVER_STATUS), &q);
+    mc_put(s, P, &r);
+    r = mc_req(s, 0, OC(SNAPSHOT_SAVE), &e); /* no --snapshot FILE: SM_EINVAL */
+    mc_put(s, P, &r);
+    mc_end(s);
+}
+
 static void
 seed_var(mc_seed *s)
 {
@@ -1084,6 +1173,8 @@ seed_all(void)
     seed_limits(&s);
     seed_batch(&s);
     seed_move(&s);
+    seed_move_wait(&s);
+    seed_status(&s);
 }
 
 /* ------------------------------------------------------------ the wire tool */
