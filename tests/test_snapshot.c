@@ -117,6 +117,12 @@ sn_spawn(sn_srv *s, const char *file, const char *const *extra, bool as_nobody, 
             dup2(lfd, 2);
         int wfd = dup(fds[1]);
         snprintf(fdbuf, sizeof(fdbuf), "%d", wfd);
+        /* Opened while still root: nobody may not be able to reach the
+         * build directory (a checkout under a 0700 directory), and an exec
+         * through the descriptor checks the file's own mode only. */
+        int xfd = open(SMT_SYNCMGRD, O_RDONLY | O_CLOEXEC);
+        if (xfd < 0)
+            _exit(127);
         if (as_nobody && geteuid() == 0) {
             if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
                 _exit(126);
@@ -135,7 +141,7 @@ sn_spawn(sn_srv *s, const char *file, const char *const *extra, bool as_nobody, 
         for (int i = 0; extra != NULL && extra[i] != NULL && k < 38; i++)
             argv[k++] = extra[i];
         argv[k] = NULL;
-        execv(SMT_SYNCMGRD, (char *const *)argv);
+        fexecve(xfd, (char *const *)argv, environ);
         _exit(127);
     }
     close(fds[1]);
