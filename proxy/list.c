@@ -114,7 +114,7 @@ sm_list_move(sm_list *src, bool src_front, const char *dst_token, bool dst_front
     smi_detail_clear();
     if (src == NULL)
         return smi_fail(SM_EINVAL, "no list");
-    return smi_move(&src->o, SMWIRE__REQUEST__OP_LIST_MOVE, src_front, dst_token, dst_front,
+    return smi_move(&src->o, SMWIRE__REQUEST__OP_LIST_MOVE, src_front, dst_token, dst_front, 0,
                     out);
 }
 

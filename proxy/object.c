@@ -85,7 +85,7 @@ smi_req_init(Smwire__Request *req, Smwire__ObjRef *ref, const smi_obj *o)
 
 int
 smi_move(const smi_obj *src, int op_case, bool src_front, const char *dst_token, bool dst_front,
-         sm_value *out)
+         int64_t timeout_ms, sm_value *out)
 {
     Smwire__Request req;
     Smwire__ObjRef ref, dref = SMWIRE__OBJ_REF__INIT;
@@ -99,6 +99,15 @@ smi_move(const smi_obj *src, int op_case, bool src_front, const char *dst_token,
     mv.dest = &dref;
     mv.src_front = src_front;
     mv.dst_front = dst_front;
+    if (timeout_ms != 0) { /* may wait: smi_op refuses it while recording */
+        Smwire__Reply *rep;
+        int rv = smi_op(src, op_case, &mv, timeout_ms, &rep);
+        if (rv != SM_OK)
+            return rv;
+        rv = smi_reply_decode(rep, SMI_R_VALUE, out, NULL);
+        smwire__reply__free_unpacked(rep, NULL);
+        return rv;
+    }
     smi_req_init(&req, &ref, src);
     req.op_case = (Smwire__Request__OpCase)op_case;
     req.list_move = &mv; /* the oneof's members share one slot */

@@ -72,34 +72,14 @@ int
 sm_queue_move(sm_queue *src, const char *dst_token, bool dst_front, int64_t timeout_ms,
               sm_value *out)
 {
-    Smwire__ObjRef dref = SMWIRE__OBJ_REF__INIT;
-    Smwire__Move mv = SMWIRE__MOVE__INIT;
-    Smwire__Reply *rep;
-    int type;
     smi_detail_clear();
     if (src == NULL)
         return smi_fail(SM_EINVAL, "no queue");
     int rv = smi_check_wait(timeout_ms);
     if (rv != SM_OK)
         return rv;
-    /* One that cannot wait goes through smi_move, which may record it in a
-     * batch; one that may wait is never batched (smi_op refuses then). */
-    if (timeout_ms == 0)
-        return smi_move(&src->o, SMWIRE__REQUEST__OP_QUEUE_MOVE, false, dst_token, dst_front,
-                        out);
-    if (dst_token == NULL || smi_token_parse(dst_token, &type, &dref.id, &dref.nonce) != SM_OK)
-        return smi_fail(SM_EINVAL, "the destination is not an object token");
-    if (type != SMWIRE__OBJ_TYPE__OBJ_LIST && type != SMWIRE__OBJ_TYPE__OBJ_QUEUE)
-        return smi_fail(SM_EWRONGTYPE, "a move goes into a list or a queue, not %s", dst_token);
-    dref.type = (Smwire__ObjType)type;
-    mv.dest = &dref;
-    mv.dst_front = dst_front;
-    rv = smi_op(&src->o, SMWIRE__REQUEST__OP_QUEUE_MOVE, &mv, timeout_ms, &rep);
-    if (rv != SM_OK)
-        return rv;
-    rv = smi_reply_decode(rep, SMI_R_VALUE, out, NULL);
-    smwire__reply__free_unpacked(rep, NULL);
-    return rv;
+    return smi_move(&src->o, SMWIRE__REQUEST__OP_QUEUE_MOVE, false, dst_token, dst_front,
+                    timeout_ms, out);
 }
 
 int

@@ -92,9 +92,11 @@ typedef struct smi_obj {
 /* smi_req_init starts a request on object o. */
 void smi_req_init(Smwire__Request *req, Smwire__ObjRef *ref, const smi_obj *o);
 /* smi_move sends a LIST_MOVE or QUEUE_MOVE (op_case) from src to the object
- * of dst_token (a list or a queue); out (may be NULL) gets the item. */
+ * of dst_token (a list or a queue); out (may be NULL) gets the item. With
+ * timeout_ms 0 it may be recorded in a batch; otherwise it may wait that
+ * long in the server (a queue source) and is never batched. */
 int smi_move(const smi_obj *src, int op_case, bool src_front, const char *dst_token,
-             bool dst_front, sm_value *out);
+             bool dst_front, int64_t timeout_ms, sm_value *out);
 
 /* smi_obj_open sends OPEN (named when name is non-NULL) and fills o. On
  * SM_OK and repp non-NULL, *repp is the reply for shape fields. */
