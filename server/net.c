@@ -32,7 +32,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -307,18 +306,8 @@ net_timer_main(void *arg)
             if (next < 0) {
                 pthread_cond_wait(&n->cv, &n->mtx);
             } else {
-                int64_t left = next - srv_now_ms();
-                if (left <= 0)
-                    break;
-                struct timespec ts;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                ts.tv_sec += left / 1000;
-                ts.tv_nsec += (left % 1000) * 1000000;
-                if (ts.tv_nsec >= 1000000000) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000;
-                }
-                if (pthread_cond_timedwait(&n->cv, &n->mtx, &ts) == ETIMEDOUT)
+                if (next <= srv_now_ms() ||
+                    srv_cond_wait_until(&n->cv, &n->mtx, next) == ETIMEDOUT)
                     break;
             }
         }

@@ -45,7 +45,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <mbedtls/md.h>
@@ -486,16 +485,7 @@ snap_main(void *arg)
                 pthread_cond_wait(&s->cv, &s->mtx);
                 continue;
             }
-            int64_t left = next - srv_now_ms();
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += left / 1000;
-            ts.tv_nsec += (left % 1000) * 1000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
-            pthread_cond_timedwait(&s->cv, &s->mtx, &ts);
+            srv_cond_wait_until(&s->cv, &s->mtx, next);
         }
         bool stop = s->stopping, asked = s->asked;
         s->asked = false;

@@ -236,6 +236,10 @@ struct srv_waiter {
 
 /* srv_now_ms is the monotonic clock the deadlines use. */
 int64_t srv_now_ms(void);
+/* srv_cond_wait_until waits on cv (made with CLOCK_MONOTONIC, mtx held)
+ * until signalled or until deadline_ms on srv_now_ms's clock; it returns
+ * pthread_cond_timedwait's result (ETIMEDOUT at the deadline). */
+int srv_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mtx, int64_t deadline_ms);
 /* srv_park parks the current request on list (deadline from the request's
  * timeout_ms). Returns SRV_PARKED, SM_ELIMIT (its session has
  * limits.max_waits parked already) or SM_ENOMEM; on failure nothing is

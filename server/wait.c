@@ -24,6 +24,13 @@ srv_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int
+srv_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mtx, int64_t deadline_ms)
+{
+    struct timespec ts = {(time_t)(deadline_ms / 1000), (long)(deadline_ms % 1000) * 1000000L};
+    return pthread_cond_timedwait(cv, mtx, &ts);
+}
+
 /* ------------------------------------------------------------------- heap */
 
 static void
