@@ -74,7 +74,6 @@ struct sm_client {
     bool watch_armed;
     nng_dialer spare;   /* the client's own second dialer, if spare_on */
     bool spare_on, spare_used; /* spare_used: it has had a connection */
-    int spares;         /* spares started so far */
     nng_tls_config *tls; /* our reference, for spares; NULL without TLS */
     bool lost;     /* the server said SM_ESESSION; atomic */
     nng_thread *heartbeat;
@@ -203,7 +202,6 @@ client_spare_dial(sm_client *c)
     c->spare = d;
     c->spare_on = true;
     c->spare_used = false;
-    c->spares++;
     nng_mtx_unlock(c->mtx);
     if (had)
         nng_dialer_close(old);
@@ -871,11 +869,10 @@ client_roundtrip(sm_client *c, Smwire__Request *req, int64_t wait_ms, nng_durati
                 nng_mtx_lock(c->mtx);
                 client_watch_arm_locked(c);
                 nng_mtx_unlock(c->mtx);
+                if (__atomic_load_n(&c->replies, __ATOMIC_RELAXED) != replies ||
+                    ++attempt <= CLIENT_MAX_RESENDS)
+                    continue; /* the same bytes again, on the next connection */
             }
-            if (client_conn_lost(nrv) &&
-                (__atomic_load_n(&c->replies, __ATOMIC_RELAXED) != replies ||
-                 ++attempt <= CLIENT_MAX_RESENDS))
-                continue; /* the same bytes again, on the next connection */
             rv = client_map(c, nrv);
             break;
         }
