@@ -133,17 +133,29 @@ smt_server_spawn(smt_server *s, const char *transport, const char *const *extra)
         _exit(127);
     }
     close(fds[1]);
-    /* The server writes one URL per listener and a blank line once it listens. */
+    if (!smt_read_ready(fds[0], 10000, s->url, sizeof(s->url))) {
+        fprintf(stderr, "smt: syncmgrd failed to start (%s)\n", s->url);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return -1;
+    }
+    s->pid = pid;
+    return 0;
+}
+
+bool
+smt_read_ready(int fd, int timeout_ms, char *url, size_t size)
+{
     size_t got = 0;
     char buf[1024];
-    struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
     for (;;) {
-        int pr = poll(&pfd, 1, 10000);
+        int pr = poll(&pfd, 1, timeout_ms);
         if (pr <= 0) {
-            fprintf(stderr, "smt: syncmgrd did not report ready in 10 s\n");
+            fprintf(stderr, "smt: syncmgrd did not report ready in %d ms\n", timeout_ms);
             break;
         }
-        ssize_t r = read(fds[0], buf + got, sizeof(buf) - 1 - got);
+        ssize_t r = read(fd, buf + got, sizeof(buf) - 1 - got);
         if (r <= 0)
             break;
         got += (size_t)r;
@@ -151,22 +163,17 @@ smt_server_spawn(smt_server *s, const char *transport, const char *const *extra)
         if (strstr(buf, "\n\n") != NULL)
             break;
     }
-    close(fds[0]);
+    close(fd);
     buf[got] = '\0';
     char *nl = strchr(buf, '\n');
-    if (got == 0 || nl == NULL || strstr(buf, "\n\n") == NULL) {
-        fprintf(stderr, "smt: syncmgrd failed to start (%s)\n", buf);
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        return -1;
-    }
-    *nl = '\0';
-    snprintf(s->url, sizeof(s->url), "%.500s", buf);
-    s->pid = pid;
-    return 0;
+    bool ready = nl != NULL && strstr(buf, "\n\n") != NULL;
+    if (ready)
+        *nl = '\0';
+    snprintf(url, size, "%s", buf);
+    return ready;
 }
 
-static int
+int
 smt_reap(pid_t pid, int timeout_ms)
 {
     int st;

@@ -37,6 +37,16 @@ int smt_server_spawn(smt_server *s, const char *transport, const char *const *ex
  * reports it, or -1. */
 int smt_server_stop(smt_server *s);
 
+/* smt_reap waits at most timeout_ms for child pid: its wait status, -1 on
+ * a waitpid error, -2 if it is still running. */
+int smt_reap(pid_t pid, int timeout_ms);
+
+/* smt_read_ready reads what syncmgrd --ready-fd writes to fd (each bound
+ * URL on a line, then an empty line) for at most timeout_ms, and closes fd.
+ * True once the empty line came, with the first URL in url; false (and
+ * what came, if anything, in url) otherwise. */
+bool smt_read_ready(int fd, int timeout_ms, char *url, size_t size);
+
 /* smt_server_kill sends SIGKILL and reaps it. */
 void smt_server_kill(smt_server *s);
 

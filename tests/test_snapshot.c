@@ -71,22 +71,6 @@ static char sn_log[320];  /* every syncmgrd's stderr, appended */
 static sn_srv sn_server;
 static sm_client *sn_c1, *sn_c2;
 
-/* sn_reap waits at most ms for pid; its wait status, or -1. */
-static int
-sn_reap(pid_t pid, int64_t ms)
-{
-    int st;
-    int64_t end = smt_now_ms() + ms;
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            return st;
-        if ((r < 0 && errno != EINTR) || smt_now_ms() > end)
-            return -1;
-        smt_sleep_ms(5); /* a process exit has no fd to wait on */
-    }
-}
-
 /* sn_spawn starts syncmgrd on ipc://DIR/sock with --snapshot file and the
  * extra arguments (NULL-terminated). With as_nobody and root, the server
  * runs as uid/gid 65534. Returns 0 once it listens; otherwise the server
@@ -145,26 +129,9 @@ sn_spawn(sn_srv *s, const char *file, const char *const *extra, bool as_nobody, 
         _exit(127);
     }
     close(fds[1]);
-    char buf[1024];
-    size_t got = 0;
-    struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
-    for (;;) {
-        if (poll(&pfd, 1, SN_BOUND_MS) <= 0)
-            break;
-        ssize_t r = read(fds[0], buf + got, sizeof(buf) - 1 - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-        buf[got] = '\0';
-        if (strstr(buf, "\n\n") != NULL)
-            break;
-    }
-    close(fds[0]);
-    buf[got] = '\0';
-    char *nl = strchr(buf, '\n');
-    if (nl == NULL || strstr(buf, "\n\n") == NULL) {
-        int st = sn_reap(pid, SN_BOUND_MS);
-        if (st == -1) {
+    if (!smt_read_ready(fds[0], SN_BOUND_MS, s->url, sizeof(s->url))) {
+        int st = smt_reap(pid, SN_BOUND_MS);
+        if (st < 0) {
             kill(pid, SIGKILL);
             waitpid(pid, &st, 0);
         }
@@ -172,8 +139,6 @@ sn_spawn(sn_srv *s, const char *file, const char *const *extra, bool as_nobody, 
             *status = st;
         return -1;
     }
-    *nl = '\0';
-    snprintf(s->url, sizeof(s->url), "%.590s", buf);
     s->pid = pid;
     return 0;
 }
@@ -205,13 +170,13 @@ sn_term(void)
 {
     assert_true(sn_server.pid > 0);
     kill(sn_server.pid, SIGTERM);
-    int st = sn_reap(sn_server.pid, SN_BOUND_MS);
-    if (st == -1) {
+    int st = smt_reap(sn_server.pid, SN_BOUND_MS);
+    if (st < 0) {
         kill(sn_server.pid, SIGKILL);
         waitpid(sn_server.pid, NULL, 0);
     }
     sn_server.pid = 0;
-    assert_true(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 static sm_client *
